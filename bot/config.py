@@ -1,0 +1,209 @@
+"""Settings: a TOML file plus environment variables, validated into one object.
+
+Every problem is reported as a `ConfigError` whose message is one sentence naming the key and
+the fix, so `python -m bot` can print it and exit with code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/asa.db"
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
+
+# BotFather tokens are "<bot id>:<35 characters>"; we accept a little more than 35 so that a
+# future change of length does not lock anyone out, but never anything with spaces or quotes.
+TOKEN_PATTERN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{30,64}$")
+SUPPORTED_LANGUAGES = ("th", "en")
+
+
+class ConfigError(Exception):
+    """A configuration problem, explained in one sentence."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelegramSettings(_Section):
+    """How to reach Telegram."""
+
+    token: str = ""
+    base_url: str = TELEGRAM_API_URL
+    base_file_url: str = TELEGRAM_FILE_URL
+    rate_limit: float = Field(default=25.0, gt=0, le=1000)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    poll_timeout: int = Field(default=30, ge=0, le=50)
+    paid_broadcast: bool = False
+
+
+class DatabaseSettings(_Section):
+    """Where the data lives."""
+
+    url: str = DEFAULT_DATABASE_URL
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=100)
+
+
+class BotSettings(_Section):
+    """How the bot behaves."""
+
+    timezone: str = "Asia/Bangkok"
+    default_language: Literal["th", "en"] = "th"
+    admins: tuple[int, ...] = ()
+    zones_file: Path | None = None
+    data_retention_days: int = Field(default=730, ge=30)
+    privacy_notice_version: str = "2026-11"
+    max_concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    flood_max_updates: int = Field(default=20, ge=1)
+    flood_window_seconds: float = Field(default=10.0, gt=0)
+    flood_mute_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(
+                f"unknown time zone {value!r}; use a name like Asia/Bangkok"
+            ) from error
+        return value
+
+
+class BroadcastSettings(_Section):
+    """How the outbox sends announcements."""
+
+    batch_size: int = Field(default=20, ge=1, le=500)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_backoff_seconds: float = Field(default=2.0, gt=0)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+
+
+class ReminderSettings(_Section):
+    """When automatic event reminders go out."""
+
+    day_before_hours: float = Field(default=24.0, gt=0)
+    hour_before_minutes: float = Field(default=60.0, gt=0)
+    nudge_after_start_minutes: float = Field(default=30.0, gt=0)
+
+
+class Settings(_Section):
+    """Everything the bot needs to run, validated."""
+
+    telegram: TelegramSettings = TelegramSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    bot: BotSettings = BotSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
+    reminders: ReminderSettings = ReminderSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The time zone people live in."""
+        return ZoneInfo(self.bot.timezone)
+
+
+def config_path(explicit: str | Path | None, environ: dict[str, str] | None = None) -> Path:
+    """The config file to read: --config, else ASA_CONFIG, else ./config.toml."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get("ASA_CONFIG"):
+        return Path(env["ASA_CONFIG"])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    require_token: bool = True,
+) -> Settings:
+    """Read, merge and validate the configuration; raise ConfigError on any problem."""
+    env = dict(os.environ) if environ is None else environ
+    file = config_path(path, env)
+    raw = _read_toml(file, explicit=path is not None or "ASA_CONFIG" in env)
+    _apply_environment(raw, env)
+    settings = _validate(raw, file)
+    if require_token:
+        check_token(settings.telegram.token)
+    return settings
+
+
+def check_token(token: str) -> None:
+    """Refuse a missing or malformed bot token, without ever echoing the token."""
+    if not token:
+        raise ConfigError(
+            "No bot token: set [telegram] token in config.toml or the BOT_TOKEN environment "
+            "variable to the token BotFather gave you."
+        )
+    if not TOKEN_PATTERN.match(token):
+        raise ConfigError(
+            "The bot token in [telegram] token (or BOT_TOKEN) is malformed: it should look like "
+            "123456789:AA... as BotFather gives it; copy it again without spaces or quotes."
+        )
+
+
+def _read_toml(file: Path, *, explicit: bool) -> dict[str, Any]:
+    """The parsed file, or {} when the default file is simply absent."""
+    if not file.exists():
+        if explicit:
+            raise ConfigError(
+                f"Config file {file} does not exist: check the path given with --config or "
+                "ASA_CONFIG, or copy config.example.toml there."
+            )
+        return {}
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(
+            f"Config file {file} cannot be read ({error.strerror}): fix its permissions."
+        ) from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"Config file {file} is not valid TOML ({error}): compare it with config.example.toml."
+        ) from error
+
+
+def _apply_environment(raw: dict[str, Any], env: dict[str, str]) -> None:
+    """Secrets and deployment URLs from the environment win over the file."""
+    if env.get("BOT_TOKEN"):
+        raw.setdefault("telegram", {})["token"] = env["BOT_TOKEN"].strip()
+    if env.get("DATABASE_URL"):
+        raw.setdefault("database", {})["url"] = env["DATABASE_URL"].strip()
+
+
+def _validate(raw: dict[str, Any], file: Path) -> Settings:
+    """Pydantic validation, with its first error turned into one sentence."""
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = _dotted_key(first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"Unknown setting {key} in {file}: remove it or check its spelling against "
+                "config.example.toml."
+            ) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            f"Setting {key} in {file} is invalid ({message}): see config.example.toml."
+        ) from None
+
+
+def _dotted_key(location: tuple[int | str, ...]) -> str:
+    """('bot', 'admins', 0) -> '[bot] admins'."""
+    parts = [str(part) for part in location if not isinstance(part, int)]
+    if len(parts) >= 2:
+        return f"[{parts[0]}] {'.'.join(parts[1:])}"
+    return f"[{parts[0]}]" if parts else "(top level)"

@@ -1,0 +1,43 @@
+"""Small things most handlers need: who is asking, what they may do, and error replies."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Update
+
+from bot.context import AsaContext
+from bot.handlers.updates import message_of
+from bot.services import people
+from bot.services.errors import DomainError
+from bot.services.roles import Access, access_for
+from storage.models import Person
+
+
+async def current_person(update: Update, session: AsyncSession) -> Person | None:
+    """The registered person who sent this update, if any."""
+    user = update.effective_user
+    if user is None:
+        return None
+    return await people.by_telegram_id(session=session, telegram_id=user.id)
+
+
+async def current_access(
+    update: Update, context: AsaContext, session: AsyncSession, person: Person | None
+) -> Access:
+    """What the sender may do."""
+    user = update.effective_user
+    return await access_for(
+        session=session,
+        person=person,
+        telegram_id=user.id if user is not None else None,
+        config_admins=context.settings.bot.admins,
+    )
+
+
+async def reply_domain_error(update: Update, context: AsaContext, error: DomainError) -> None:
+    """Say, in the person's language, why a rule refused."""
+    text = context.t(error.key, **error.values)
+    if update.callback_query is not None:
+        await update.callback_query.answer(text[:200], show_alert=True)
+        return
+    await message_of(update).reply_text(text)

@@ -1,0 +1,1 @@
+"""Services: the rules, as plain async functions that never see Telegram."""

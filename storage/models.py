@@ -1,0 +1,312 @@
+"""SQLModel tables: everything that must survive a restart is a row here.
+
+Enumerated values are stored as short strings (the `StrEnum`s below name them) rather than
+database enum types, so adding a value never needs a migration that locks a table.
+All times are aware UTC datetimes (`UTCDateTime`); the bot shows them in Asia/Bangkok.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+class ParticipantType(StrEnum):
+    """Who a person is at an event; the ministry groups these three ways in its reports."""
+
+    VOLUNTEER = "volunteer"
+    OFFICIAL = "official"
+    SPEAKER = "speaker"
+    CIVIL_SERVANT = "civil_servant"
+    STAFF = "staff"
+    OBSERVER = "observer"
+
+
+class Agency(StrEnum):
+    """The five agencies of the Ministry of Labour."""
+
+    PERMANENT_SECRETARY = "ops"
+    EMPLOYMENT = "doe"
+    SKILL_DEVELOPMENT = "dsd"
+    LABOUR_PROTECTION = "dlpw"
+    SOCIAL_SECURITY = "sso"
+
+
+class VolunteerRole(StrEnum):
+    """A labour volunteer's role in the network."""
+
+    VOLUNTEER = "volunteer"
+    ZONE_CHAIR = "zone_chair"
+    ZONE_COORDINATOR = "zone_coordinator"
+    TAXI_CHAIR = "taxi_chair"
+    TAXI_COORDINATOR = "taxi_coordinator"
+
+
+class Role(StrEnum):
+    """A privilege in the bot (volunteer is implicit for everyone registered)."""
+
+    ADMIN = "admin"
+    ORGANISER = "organiser"
+    COORDINATOR = "coordinator"
+    STAFF = "staff"
+
+
+class CheckInMethod(StrEnum):
+    """How a person was checked in."""
+
+    QR = "qr"
+    CODE = "code"
+    LOCATION = "location"
+    STAFF = "staff"
+    WALKIN = "walkin"
+
+
+class RegistrationStatus(StrEnum):
+    """An RSVP's state."""
+
+    REGISTERED = "registered"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class EventStatus(StrEnum):
+    """An event's life."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+class AnnouncementStatus(StrEnum):
+    """Where an announcement is in the outbox."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    """One recipient's copy of an announcement."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+
+class Person(SQLModel, table=True):
+    """Someone the bot knows: a registered Telegram user or a walk-in without Telegram."""
+
+    __table_args__ = (
+        Index("ix_person_phone", "phone"),
+        Index("ix_person_type_district", "participant_type", "district_code"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    telegram_username: str | None = Field(default=None, max_length=64, index=True)
+    language: str = Field(default="th", max_length=8)
+    full_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=20)
+    participant_type: str = Field(default=ParticipantType.VOLUNTEER, max_length=24)
+    agency: str | None = Field(default=None, max_length=8)
+    district_code: str | None = Field(default=None, max_length=8)
+    volunteer_role: str | None = Field(default=None, max_length=24)
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consent_version: str | None = Field(default=None, max_length=32)
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_active_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    is_walkin: bool = False
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class District(SQLModel, table=True):
+    """A Bangkok district and its zone, synced from the shipped data file at start-up.
+
+    Kept as a table so headcounts can group by zone in SQL.
+    """
+
+    code: str = Field(primary_key=True, max_length=8)
+    name_th: str = Field(max_length=64)
+    name_en: str = Field(max_length=64)
+    zone: int | None = Field(default=None, index=True)
+
+
+class RoleGrant(SQLModel, table=True):
+    """A privilege held by a person."""
+
+    __table_args__ = (UniqueConstraint("person_id", "role", name="uq_role_grant_person_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Field(max_length=16)
+    granted_by_id: int | None = Field(default=None, foreign_key="person.id")
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CoordinatorZone(SQLModel, table=True):
+    """A zone a coordinator looks after."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    zone: int = Field(primary_key=True)
+
+
+class Event(SQLModel, table=True):
+    """A seminar or field event people check in to."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    venue: str = Field(max_length=200)
+    starts_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_m: int = 200
+    capacity: int | None = None
+    code: str = Field(max_length=12, unique=True)
+    token: str = Field(max_length=64, unique=True)
+    opens_before_minutes: int = 60
+    closes_after_minutes: int = 0
+    checkin_override: str | None = Field(default=None, max_length=8)
+    code_rotate_seconds: int | None = None
+    code_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    checkout_enabled: bool = False
+    status: str = Field(default=EventStatus.ACTIVE, max_length=16)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Registration(SQLModel, table=True):
+    """A person's RSVP to an event (and their place on the waiting list)."""
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "person_id", name="uq_registration_event_person"),
+        Index("ix_registration_event_status", "event_id", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    status: str = Field(default=RegistrationStatus.REGISTERED, max_length=16)
+    attending: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CheckIn(SQLModel, table=True):
+    """A person's arrival at an event: at most one per (event, person), enforced by the database."""
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "person_id", name="uq_checkin_event_person"),
+        Index("ix_checkin_event_time", "event_id", "checked_in_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+    checked_in_at: datetime = Field(sa_type=UTCDateTime)
+    method: str = Field(max_length=16)
+    performed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    late: bool = False
+    checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Announcement(SQLModel, table=True):
+    """A broadcast or an automatic reminder: one row, plus one delivery per recipient."""
+
+    __table_args__ = (
+        # A reminder of one kind goes out once per event, however often the alarm fires.
+        UniqueConstraint("event_id", "reminder_kind", name="uq_announcement_event_reminder"),
+        Index("ix_announcement_status_send_at", "status", "send_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int | None = Field(default=None, foreign_key="person.id")
+    audience: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    entities: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    event_id: int | None = Field(default=None, foreign_key="event.id")
+    reminder_kind: str | None = Field(default=None, max_length=24)
+    status: str = Field(default=AnnouncementStatus.SCHEDULED, max_length=16)
+    send_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    report_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Delivery(SQLModel, table=True):
+    """One recipient's copy of an announcement: the outbox row the dispatcher works through."""
+
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "person_id", name="uq_delivery_announcement_person"),
+        Index("ix_delivery_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcement.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    chat_id: int = Field(sa_type=BigInteger)
+    status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    error: str | None = Field(default=None, max_length=200)
+
+
+class AuditEntry(SQLModel, table=True):
+    """An append-only record of a privileged act; never holds a phone number or message text."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    action: str = Field(max_length=48)
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PtbUserData(SQLModel, table=True):
+    """python-telegram-bot's per-user data, kept by our persistence."""
+
+    __tablename__ = "ptb_user_data"
+
+    user_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PtbChatData(SQLModel, table=True):
+    """python-telegram-bot's per-chat data, kept by our persistence."""
+
+    __tablename__ = "ptb_chat_data"
+
+    chat_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PtbConversation(SQLModel, table=True):
+    """The state of one person in one ConversationHandler, so a restart resumes it."""
+
+    __tablename__ = "ptb_conversation"
+
+    name: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=128)
+    state: Any = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -1,0 +1,62 @@
+"""Shared fixtures: a database per test, the fake Telegram, and the real bot running against it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.config import Settings
+from tests import database
+from tests.harness import BotHarness, test_settings
+
+if TYPE_CHECKING:
+    from tests.fake_telegram import FakeTelegram
+
+
+@pytest.fixture(scope="session")
+def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | Path]:
+    """Migrated once per run: an SQLite template file, or a private PostgreSQL database."""
+    if database.backend() == "sqlite":
+        yield database.make_sqlite_template(tmp_path_factory.mktemp("template"))
+        return
+    url = database.create_pg_database()
+    yield url
+    database.drop_pg_database(url)
+
+
+@pytest.fixture
+async def database_url(_database_template: str | Path, tmp_path: Path) -> str:
+    """A clean, migrated database for this test."""
+    if isinstance(_database_template, Path):
+        return database.copy_sqlite(_database_template, tmp_path / "asa.db")
+    await database.truncate_all(_database_template)
+    return _database_template
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API server on a loopback port."""
+    from tests.fake_telegram import FakeTelegram
+
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(telegram: FakeTelegram, database_url: str) -> Settings:
+    """Settings pointing the bot at the fake server and this test's database."""
+    return test_settings(telegram=telegram, database_url=database_url)
+
+
+@pytest.fixture
+async def bot(settings: Settings, telegram: FakeTelegram) -> AsyncIterator[BotHarness]:
+    """The real application, polling the fake server; stopped after the test."""
+    harness = BotHarness(settings=settings, telegram=telegram)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
