@@ -1,0 +1,1 @@
+"""Images the bot sends: QR codes and the like."""
