@@ -61,8 +61,8 @@ async def ensure_current(engine: AsyncEngine) -> None:
     current = await current_revision(engine)
     head = head_revision()
     if current != head:
-        found = current or "an empty database"
+        found = f"is at revision {current}" if current else "has no tables yet"
         raise SchemaOutOfDate(
-            f"The database schema is at {found}, but this version of asa needs {head}: "
+            f"The database {found}, but this version of asa needs revision {head}: "
             "run `python -m bot migrate` (or `make run`, which does it) first."
         )

@@ -1,0 +1,408 @@
+"""FakeTelegram: an aiohttp Bot API server on loopback, with fault injection and inspection."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+from aiohttp import web
+
+from .errors import ApiError, too_many_requests
+from .methods import LIMITED_METHODS, BotApi, command_scope_key
+from .models import ApiCall, SentMessage
+from .params import Params, read_params
+from .people import Channel, Group, Person
+from .ratelimit import RateLimiter
+from .state import World
+from .updates import Signal
+
+DEFAULT_TOKEN = "7000000001:AAFakeTokenForAsaEndToEndTests_x-yz"
+FaultKind = Literal["429", "500", "502", "timeout"]
+
+_BAD_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+# How long stop() lets in-flight handlers finish before aiohttp cancels them.
+_SHUTDOWN_GRACE = 0.5
+_FIRST_USER_ID = 1_000_001
+_FIRST_GROUP_ID = -4_000_000_001
+_FIRST_CHANNEL_ID = -1_002_000_000_001
+
+
+@dataclass
+class _Fault:
+    """A pending injected failure."""
+
+    method: str  # lower case
+    kind: FaultKind
+    remaining: int
+    chat_id: int | None
+    retry_after: int
+
+
+class FakeTelegram:
+    """A Bot API server that the real PTB client talks to over HTTP on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        bot_username: str = "asa_test_bot",
+        rate_limits: bool = True,
+        overall_per_second: float = 30.0,
+        per_chat_per_second: float = 1.0,
+        per_chat_burst: int = 20,
+    ) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":", 1)[0])
+        self.bot_username = bot_username
+        self.world = World(bot_user=self._bot_user())
+        self.api = BotApi(self.world, self._bot_profile(), closing=self._is_closing)
+        self.sent: list[SentMessage] = self.world.sent
+        self.commands: dict[str, list[dict[str, Any]]] = self.world.commands
+        self.calls: list[ApiCall] = []
+        self.retry_after_count = 0
+        self.rate_limits_enabled = rate_limits
+        self._limiter = RateLimiter(
+            self._clock,
+            overall_per_second=overall_per_second,
+            per_chat_per_second=per_chat_per_second,
+            per_chat_burst=per_chat_burst,
+        )
+        self._faults: list[_Fault] = []
+        self._closing = asyncio.Event()
+        self._activity = Signal()
+        self._last_activity = 0.0
+        self._busy = 0  # requests in flight, long polls excluded
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._user_ids = itertools.count(_FIRST_USER_ID)
+        self._group_ids = itertools.count(_FIRST_GROUP_ID, -1)
+        self._channel_ids = itertools.count(_FIRST_CHANNEL_ID, -1)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Listen on an ephemeral loopback port."""
+        self._closing.clear()
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        # handler_cancellation: a request the client gave up on stops being served.
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE, handler_cancellation=True
+        )
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", 0))
+            self._port = int(sock.getsockname()[1])
+            await web.SockSite(runner, sock).start()
+        except BaseException:
+            sock.close()
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Release long polls and held requests, then close the server."""
+        self._closing.set()
+        self.world.updates_changed.fire()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The listening port (after start())."""
+        if self._port is None:
+            raise RuntimeError("FakeTelegram is not started; call start() first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """What to pass to ApplicationBuilder().base_url()."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """What to pass to ApplicationBuilder().base_file_url()."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    # ------------------------------------------------------------------ actors
+
+    def person(
+        self,
+        *,
+        user_id: int | None = None,
+        first_name: str = "Somchai",
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = "th",
+    ) -> Person:
+        """A human in a private chat with the bot; ids are unique unless given."""
+        if user_id is None:
+            user_id = next(i for i in self._user_ids if i not in self.world.users)
+        return Person(
+            self,
+            user_id=user_id,
+            first_name=first_name,
+            last_name=last_name,
+            username=username,
+            language_code=language_code,
+        )
+
+    def group(self, title: str = "Volunteers", *, chat_id: int | None = None) -> Group:
+        """A basic group the bot is a member of."""
+        return Group(self, chat_id=chat_id or next(self._group_ids), title=title)
+
+    def channel(self, title: str = "Announcements", *, chat_id: int | None = None) -> Channel:
+        """A channel where the bot sees posts."""
+        return Channel(self, chat_id=chat_id or next(self._channel_ids), title=title)
+
+    # ------------------------------------------------------------------ fault injection
+
+    def block(self, chat_id: int) -> None:
+        """From now on every call to this chat gets 403 "bot was blocked by the user"."""
+        self.world.blocked.add(chat_id)
+
+    def unblock(self, chat_id: int) -> None:
+        """Undo block()."""
+        self.world.blocked.discard(chat_id)
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        kind: FaultKind,
+        times: int = 1,
+        chat_id: int | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        """Make the next `times` calls of `method` (to `chat_id`, if given) fail."""
+        if kind not in ("429", "500", "502", "timeout"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        self._faults.append(_Fault(method.lower(), kind, times, chat_id, max(1, retry_after)))
+
+    def set_rate_limits(
+        self,
+        *,
+        enabled: bool,
+        overall_per_second: float | None = None,
+        per_chat_per_second: float | None = None,
+        per_chat_burst: int | None = None,
+    ) -> None:
+        """Switch flood control on or off and retune it; buckets start full again."""
+        self.rate_limits_enabled = enabled
+        if overall_per_second is not None:
+            self._limiter.overall_per_second = overall_per_second
+        if per_chat_per_second is not None:
+            self._limiter.per_chat_per_second = per_chat_per_second
+        if per_chat_burst is not None:
+            self._limiter.per_chat_burst = per_chat_burst
+        self._limiter.reset()
+
+    # ------------------------------------------------------------------ inspection
+
+    def messages_to(self, chat_id: int) -> list[SentMessage]:
+        """Every message the bot sent to `chat_id`, in order."""
+        return self.world.messages_to(chat_id)
+
+    def count_to(self, chat_id: int) -> int:
+        """How many messages the bot sent to `chat_id`."""
+        return len(self.messages_to(chat_id))
+
+    def calls_of(self, method: str) -> list[ApiCall]:
+        """Every call of `method` (any case), failed ones included."""
+        wanted = method.lower()
+        return [call for call in self.calls if call.method.lower() == wanted]
+
+    @property
+    def failed_calls(self) -> list[ApiCall]:
+        """Calls that did not get an ok answer."""
+        return [call for call in self.calls if not call.ok]
+
+    def commands_for(
+        self, scope: dict[str, Any] | None = None, language_code: str = ""
+    ) -> list[dict[str, Any]] | None:
+        """The last setMyCommands list for a scope/language, None if never set."""
+        return self.commands.get(command_scope_key(scope, language_code))
+
+    @staticmethod
+    def commands_key(scope: dict[str, Any] | None = None, language_code: str = "") -> str:
+        """The `commands` dict key for a scope/language."""
+        return command_scope_key(scope, language_code)
+
+    def menu_button(self, chat_id: int | None = None) -> dict[str, Any] | None:
+        """The menu button set for a chat (None: the default one)."""
+        buttons: dict[int | None, dict[str, Any]] = self.world.settings.get("menu_button", {})
+        return buttons.get(chat_id)
+
+    def chat_actions_to(self, chat_id: int) -> list[str]:
+        """The chat actions ("typing", ...) sent to a chat."""
+        return [action for target, action in self.world.chat_actions if target == chat_id]
+
+    async def wait_idle(self, timeout: float = 5.0, *, quiet: float = 0.05) -> None:  # noqa: ASYNC109
+        """Wait until every update was fetched and confirmed and no request came for `quiet`s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            now = loop.time()
+            busy = self.world.updates.pending > 0 or self._busy > 0
+            quiet_for = now - self._last_activity
+            if not busy and quiet_for >= quiet:
+                return
+            if now >= deadline:
+                raise AssertionError(
+                    f"not idle after {timeout}s: {self.world.updates.pending} update(s) not "
+                    f"confirmed by getUpdates (is the bot polling?), {self._busy} request(s) "
+                    "in flight"
+                )
+            # Busy: any request or update may change that. Quiet: wait out the remainder.
+            wait = deadline - now if busy else quiet - quiet_for
+            await self._activity.wait(min(wait, deadline - now))
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        """Serve one Bot API call."""
+        # A long poll waiting for updates is not work in progress for wait_idle().
+        in_flight = 0 if request.match_info["method"].lower() == "getupdates" else 1
+        self._note_activity(in_flight)
+        try:
+            return await self._serve(request)
+        finally:
+            self._note_activity(-in_flight)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate, inject faults, rate-limit, then run the method."""
+        params = await read_params(request)
+        entry = self.api.lookup(request.match_info["method"])
+        name = entry[0] if entry else request.match_info["method"]
+        call = ApiCall(method=name, params=params.decoded(), files=params.files)
+        self.calls.append(call)
+        if request.match_info["token"] != self.token:
+            return self._error(call, ApiError(401, "Unauthorized"))
+        if entry is None:
+            return self._error(call, ApiError(404, "Not Found"))
+        fault = self._take_fault(name, params)
+        if fault is not None:
+            return await self._inject(request, call, fault)
+        try:
+            self._rate_limit(name, params)
+            call.result = await entry[1](params)
+        except ApiError as error:
+            return self._error(call, error)
+        call.status = 200
+        if isinstance(call.result, list) and name == "getUpdates" and call.result:
+            self._note_activity(0)  # a delivery: the bot is about to work
+        return web.json_response({"ok": True, "result": call.result})
+
+    def _error(self, call: ApiCall, error: ApiError) -> web.Response:
+        """Log and send an error answer."""
+        call.status, call.description = error.status, error.description
+        if error.status == 429:
+            self.retry_after_count += 1
+        return web.json_response(error.payload(), status=error.status)
+
+    def _take_fault(self, method: str, params: Params) -> _Fault | None:
+        """The first matching injected fault, used up by one."""
+        chat_id = self.api.chat_id_of(params)
+        for fault in self._faults:
+            if fault.method == method.lower() and fault.chat_id in (None, chat_id):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    async def _inject(
+        self, request: web.Request, call: ApiCall, fault: _Fault
+    ) -> web.StreamResponse:
+        """Answer with the injected failure instead of doing the work."""
+        if fault.kind == "429":
+            return self._error(call, too_many_requests(fault.retry_after))
+        if fault.kind == "500":
+            return self._error(call, ApiError(500, "Internal Server Error"))
+        if fault.kind == "502":
+            call.status, call.description = 502, "Bad Gateway"
+            return web.Response(status=502, text=_BAD_GATEWAY_PAGE, content_type="text/html")
+        # "timeout": hold until the client gives up (aiohttp then cancels this handler)
+        # or until stop(); then drop the connection without an answer.
+        await self._closing.wait()
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+
+    def _rate_limit(self, method: str, params: Params) -> None:
+        """Flood control for message-sending methods."""
+        if not self.rate_limits_enabled or method not in LIMITED_METHODS:
+            return
+        retry_after = self._limiter.check(self.api.chat_id_of(params))
+        if retry_after is not None:
+            raise too_many_requests(retry_after)
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        """Serve a file download from base_file_url."""
+        if request.match_info["token"] != self.token:
+            return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
+        path = request.match_info["path"]
+        stored = next((f for f in self.world.files.values() if f.file_path == path), None)
+        if stored is None:
+            return web.json_response(ApiError(404, "Not Found").payload(), status=404)
+        return web.Response(body=stored.data, content_type="application/octet-stream")
+
+    # ------------------------------------------------------------------ internals
+
+    def _note_activity(self, busy_delta: int) -> None:
+        """Count requests in flight and wake wait_idle()."""
+        self._busy += busy_delta
+        self._last_activity = self._clock()
+        self._activity.fire()
+
+    def _is_closing(self) -> bool:
+        """Whether stop() has begun."""
+        return self._closing.is_set()
+
+    @staticmethod
+    def _clock() -> float:
+        """Event loop time, the clock of rate limits and idleness."""
+        return asyncio.get_running_loop().time()
+
+    def _bot_user(self) -> dict[str, Any]:
+        """The bot as it appears in `from` of its messages."""
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Asa Test Bot",
+            "username": self.bot_username,
+        }
+
+    def _bot_profile(self) -> dict[str, Any]:
+        """The getMe answer: the bot user plus the bot-only capability flags."""
+        return {
+            **self._bot_user(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
