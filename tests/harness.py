@@ -37,6 +37,10 @@ def test_settings(
     return Settings.model_validate(raw)
 
 
+# Modules that import it by name must not have pytest collect it as a test.
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
 class BotHarness:
     """The bot as a test sees it: start, stop, restart, and the clock it runs on."""
 

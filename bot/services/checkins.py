@@ -1,0 +1,719 @@
+"""Check-in: every method ends in one insert that the database allows exactly once.
+
+A person is checked in to an event at most once, whatever the method and however many
+requests race: the table has a unique (event_id, person_id) constraint, and the loser of a race
+gets the winner's row back as `AlreadyCheckedIn(at=...)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services import audit, codes, geo
+from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.events import (
+    OVERRIDE_CLOSED,
+    OVERRIDE_OPEN,
+    by_token,
+    closes_at,
+    get_event,
+    opens_at,
+)
+from bot.services.roles import GRANTS, Access, Capability
+from bot.services.validation import (
+    InvalidName,
+    InvalidPhone,
+    mask_phone,
+    normalise_name,
+    normalise_phone,
+)
+from storage.models import (
+    Agency,
+    CheckIn,
+    CheckInMethod,
+    District,
+    Event,
+    EventStatus,
+    ParticipantType,
+    Person,
+    Role,
+    VolunteerRole,
+)
+
+SEARCH_MIN_CHARS = 3
+SEARCH_MAX_RESULTS = 10
+WRONG_CODE_LIMIT = 5
+WRONG_CODE_WINDOW = timedelta(minutes=1)
+# Events whose window could still be open are at most this long past their end (the grace a
+# per-event `closes_after_minutes` gives is far shorter in practice).
+_OPEN_LOOKBACK = timedelta(days=2)
+_LIMITER_KEY = "checkin_wrong_codes"
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a check-in was refused
+
+
+class AlreadyCheckedIn(DomainError):
+    """This person is already checked in to this event (at `at`)."""
+
+    key = "checkin.already"
+
+
+class CheckInNotOpen(DomainError):
+    """The window has not opened yet (it opens at `opens_at`)."""
+
+    key = "checkin.not_open"
+
+
+class CheckInClosed(DomainError):
+    """The organiser closed check-in by hand."""
+
+    key = "checkin.closed"
+
+
+class EventCancelled(DomainError):
+    """The event was cancelled."""
+
+    key = "checkin.event_cancelled"
+
+
+class EventEnded(DomainError):
+    """The event is over; check-in closed at `closed_at`."""
+
+    key = "checkin.event_ended"
+
+
+class WrongCode(DomainError):
+    """No event has this code (or it was rotated away)."""
+
+    key = "checkin.wrong_code"
+
+
+class TooManyWrongCodes(DomainError):
+    """Too many wrong codes in a minute; try again in `seconds`."""
+
+    key = "checkin.slow_down"
+
+
+class BadToken(DomainError):
+    """The link or QR code does not belong to any event."""
+
+    key = "checkin.bad_token"
+
+
+class TooFar(DomainError):
+    """The person is `distance_m` metres from the nearest open venue."""
+
+    key = "checkin.too_far"
+
+
+class NoVenuePin(DomainError):
+    """Check-in is open, but no open event has a location pin to compare with."""
+
+    key = "checkin.no_pin"
+
+
+class NoOpenEvent(DomainError):
+    """No event is open for check-in right now."""
+
+    key = "checkin.no_open_event"
+
+
+class ForwardedLocation(DomainError):
+    """A forwarded location says where someone else was, not where this person is."""
+
+    key = "checkin.forwarded_location"
+
+
+class NotCheckedIn(DomainError):
+    """Nothing to check out from."""
+
+    key = "checkin.not_checked_in"
+
+
+class CheckoutNotEnabled(DomainError):
+    """This event does not record leaving times."""
+
+    key = "checkin.checkout_disabled"
+
+
+class AlreadyCheckedOut(DomainError):
+    """Already checked out (at `at`)."""
+
+    key = "checkin.already_out"
+
+
+class SearchTooShort(DomainError):
+    """A search needs at least SEARCH_MIN_CHARS characters."""
+
+    key = "checkin.search_too_short"
+
+
+class InvalidWalkin(DomainError):
+    """A walk-in's details are unusable; `field` says which."""
+
+    key = "checkin.walkin_invalid"
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class CheckInResult:
+    """A check-in that was just recorded."""
+
+    event_id: int
+    event_title: str
+    person_id: int
+    checked_in_at: datetime
+    method: CheckInMethod
+    late: bool
+
+
+@dataclass(frozen=True)
+class CheckOutResult:
+    """A check-out that was just recorded."""
+
+    event_title: str
+    checked_in_at: datetime
+    checked_out_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonMatch:
+    """One search result for staff: enough to tell people apart, no full phone number."""
+
+    person_id: int
+    full_name: str
+    masked_phone: str | None
+    is_walkin: bool
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """At most SEARCH_MAX_RESULTS matches; `more` when the search should be narrowed."""
+
+    matches: list[PersonMatch]
+    more: bool
+
+
+@dataclass(frozen=True)
+class WalkinFields:
+    """What staff enter for a person without Telegram."""
+
+    full_name: str
+    participant_type: str
+    agency: str | None = None
+    district_code: str | None = None
+    volunteer_role: str | None = None
+    phone: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows and codes
+
+
+def check_window(event: Event, now: datetime) -> None:
+    """Raise why check-in is not possible now, or return if it is."""
+    if event.status == EventStatus.CANCELLED:
+        raise EventCancelled(title=event.title)
+    if now >= closes_at(event):
+        raise EventEnded(title=event.title, closed_at=closes_at(event))
+    if event.checkin_override == OVERRIDE_CLOSED:
+        raise CheckInClosed(title=event.title)
+    # Opened by hand: people may come in before the usual time; the end still closes it.
+    if event.checkin_override == OVERRIDE_OPEN:
+        return
+    if now < opens_at(event):
+        raise CheckInNotOpen(title=event.title, opens_at=opens_at(event))
+
+
+def window_open(event: Event, now: datetime) -> bool:
+    """Whether check-in is possible right now."""
+    try:
+        check_window(event, now)
+    except DomainError:
+        return False
+    return True
+
+
+def current_code(event: Event, now: datetime) -> str:
+    """The code people type now: the stored one, or the rotating one derived from it.
+
+    Auto-rotation is computed, not scheduled: the code of each `code_rotate_seconds` window
+    since `code_rotated_at` is an HMAC of that window's number keyed by the stored (never
+    shown) code. Nothing has to run on time, a restart changes nothing, and a code stops
+    working the moment its window ends.
+    """
+    if not event.code_rotate_seconds:
+        return event.code
+    window = code_window(event, now)
+    return codes.derived_code(f"{event.code}:{event.token}", window)
+
+
+def code_window(event: Event, now: datetime) -> int:
+    """The number of the rotation window `now` falls in."""
+    start = event.code_rotated_at or event.created_at
+    seconds = event.code_rotate_seconds or 1
+    return math.floor((now - start).total_seconds() / seconds)
+
+
+def code_valid_until(event: Event, now: datetime) -> datetime | None:
+    """When the current rotating code stops working; None for a code that does not rotate."""
+    if not event.code_rotate_seconds:
+        return None
+    start = event.code_rotated_at or event.created_at
+    return start + timedelta(seconds=event.code_rotate_seconds * (code_window(event, now) + 1))
+
+
+async def event_for_code(*, session: AsyncSession, code: str, now: datetime) -> Event | None:
+    """The event whose current code this is."""
+    static = select(Event).where(Event.code == code, col(Event.code_rotate_seconds).is_(None))
+    event = (await session.exec(static)).first()
+    if event is not None:
+        return event
+    rotating = select(Event).where(
+        col(Event.code_rotate_seconds).is_not(None),
+        Event.status == EventStatus.ACTIVE,
+        Event.ends_at > now - _OPEN_LOOKBACK,
+    )
+    for candidate in (await session.exec(rotating)).all():
+        if current_code(candidate, now) == code:
+            return candidate
+    return None
+
+
+async def open_events(*, session: AsyncSession, now: datetime) -> list[Event]:
+    """Events open for check-in right now, soonest start first."""
+    statement = (
+        select(Event)
+        .where(Event.status == EventStatus.ACTIVE, Event.ends_at > now - _OPEN_LOOKBACK)
+        .order_by(col(Event.starts_at), col(Event.id))
+    )
+    return [event for event in (await session.exec(statement)).all() if window_open(event, now)]
+
+
+class WrongCodeLimiter:
+    """Counts wrong codes per person over the last minute, in this process's memory.
+
+    Memory is enough: the limit only has to slow a guesser down, and a restart forgetting the
+    count costs nothing (a guess still has a one-in-a-billion chance).
+    """
+
+    def __init__(
+        self, *, limit: int = WRONG_CODE_LIMIT, window: timedelta = WRONG_CODE_WINDOW
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[int, deque[datetime]] = {}
+
+    def _recent(self, key: int, now: datetime) -> deque[datetime]:
+        """The person's failures within the window (older ones dropped)."""
+        failures = self._failures.get(key, deque())
+        while failures and now - failures[0] >= self.window:
+            failures.popleft()
+        if not failures:
+            self._failures.pop(key, None)
+        return failures
+
+    def check(self, key: int, now: datetime) -> None:
+        """Raise TooManyWrongCodes while the person has used up their wrong codes."""
+        failures = self._recent(key, now)
+        if len(failures) >= self.limit:
+            wait = self.window - (now - failures[0])
+            raise TooManyWrongCodes(seconds=max(1, math.ceil(wait.total_seconds())))
+
+    def failed(self, key: int, now: datetime) -> None:
+        """Count one wrong code."""
+        failures = self._recent(key, now)
+        failures.append(now)
+        self._failures[key] = failures
+
+
+def wrong_code_limiter(extras: dict[str, Any]) -> WrongCodeLimiter:
+    """The process-wide limiter, kept in the runtime's extras."""
+    limiter = extras.get(_LIMITER_KEY)
+    if not isinstance(limiter, WrongCodeLimiter):
+        limiter = WrongCodeLimiter()
+        extras[_LIMITER_KEY] = limiter
+    return limiter
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording
+
+
+async def _existing(*, session: AsyncSession, event_id: int, person_id: int) -> CheckIn | None:
+    """The person's check-in to the event, if any."""
+    statement = select(CheckIn).where(CheckIn.event_id == event_id, CheckIn.person_id == person_id)
+    return (await session.exec(statement)).first()
+
+
+async def _record(
+    *,
+    session: AsyncSession,
+    event: Event,
+    person_id: int,
+    method: CheckInMethod,
+    now: datetime,
+    performed_by_id: int | None = None,
+    audit_action: str | None = None,
+) -> CheckInResult:
+    """Insert the check-in and commit; a duplicate becomes AlreadyCheckedIn."""
+    # Plain values first: a rollback below expires every object loaded in this session.
+    event_id, title, starts_at = event.id or 0, event.title, event.starts_at
+    existing = await _existing(session=session, event_id=event_id, person_id=person_id)
+    if existing is not None:
+        # No rollback here: it would expire the caller's objects; closing the session ends
+        # the (read-only) transaction.
+        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title)
+    late = now > starts_at
+    session.add(
+        CheckIn(
+            event_id=event_id,
+            person_id=person_id,
+            checked_in_at=now,
+            method=method,
+            performed_by_id=performed_by_id,
+            late=late,
+        )
+    )
+    if audit_action is not None:
+        audit.record(
+            session=session,
+            actor_id=performed_by_id,
+            action=audit_action,
+            at=now,
+            target_type="person",
+            target_id=person_id,
+            detail={"event_id": event_id, "method": method.value},
+        )
+    try:
+        await session.commit()
+    except IntegrityError:
+        # Someone else's request for the same person won the race; report theirs. (The
+        # rollback expires objects loaded in this session; callers hold plain values.)
+        await session.rollback()
+        existing = await _existing(session=session, event_id=event_id, person_id=person_id)
+        if existing is None:
+            raise
+        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title) from None
+    return CheckInResult(
+        event_id=event_id,
+        event_title=title,
+        person_id=person_id,
+        checked_in_at=now,
+        method=method,
+        late=late,
+    )
+
+
+async def check_in(
+    *,
+    session: AsyncSession,
+    event_id: int,
+    person_id: int,
+    method: CheckInMethod,
+    now: datetime,
+) -> CheckInResult:
+    """Check a person in to an event by id, with every window rule."""
+    event = await get_event(session=session, event_id=event_id)
+    check_window(event, now)
+    return await _record(session=session, event=event, person_id=person_id, method=method, now=now)
+
+
+async def check_in_by_token(
+    *, session: AsyncSession, person_id: int, token: str, now: datetime
+) -> CheckInResult:
+    """Check in from a scanned QR code or deep link."""
+    event = await by_token(session=session, token=token)
+    if event is None:
+        raise BadToken()
+    check_window(event, now)
+    return await _record(
+        session=session, event=event, person_id=person_id, method=CheckInMethod.QR, now=now
+    )
+
+
+async def check_in_by_code(
+    *,
+    session: AsyncSession,
+    person_id: int,
+    code_text: str,
+    now: datetime,
+    limiter: WrongCodeLimiter,
+) -> CheckInResult:
+    """Check in with a typed code; wrong codes are counted and slowed down."""
+    limiter.check(person_id, now)
+    code = codes.normalise_code(code_text)
+    event = None if code is None else await event_for_code(session=session, code=code, now=now)
+    if event is None:
+        limiter.failed(person_id, now)
+        raise WrongCode()
+    check_window(event, now)
+    return await _record(
+        session=session, event=event, person_id=person_id, method=CheckInMethod.CODE, now=now
+    )
+
+
+async def check_in_by_location(
+    *,
+    session: AsyncSession,
+    person_id: int,
+    latitude: float,
+    longitude: float,
+    forwarded: bool,
+    now: datetime,
+) -> CheckInResult:
+    """Check in to the nearest open event whose pin is within its radius."""
+    if forwarded:
+        raise ForwardedLocation()
+    if not geo.valid_point(latitude, longitude):
+        raise TooFar(distance_m=math.inf, radius_m=0, title="")
+    candidates = await open_events(session=session, now=now)
+    if not candidates:
+        raise NoOpenEvent()
+    pinned = [
+        (geo.distance_m(latitude, longitude, event.latitude, event.longitude), event)
+        for event in candidates
+        if event.latitude is not None and event.longitude is not None
+    ]
+    if not pinned:
+        raise NoVenuePin()
+    pinned.sort(key=lambda pair: pair[0])
+    inside = [event for distance, event in pinned if distance <= event.radius_m]
+    if not inside:
+        distance, nearest = pinned[0]
+        raise TooFar(distance_m=distance, radius_m=nearest.radius_m, title=nearest.title)
+    # Detached copies: a lost race rolls the session back, which would expire the originals.
+    for event in inside:
+        session.expunge(event)
+    refusals: list[AlreadyCheckedIn] = []
+    for event in inside:
+        try:
+            return await _record(
+                session=session,
+                event=event,
+                person_id=person_id,
+                method=CheckInMethod.LOCATION,
+                now=now,
+            )
+        except AlreadyCheckedIn as refusal:
+            # Two venues overlap: try the next one before saying "already".
+            refusals.append(refusal)
+    raise refusals[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Staff: checking in others and walk-ins
+
+
+def _zone_limit(access: Access) -> frozenset[int] | None:
+    """The zones a coordinator-only person may check in; None when staff or more."""
+    if access.roles & (GRANTS[Capability.CHECK_IN_OTHERS] - {Role.COORDINATOR}):
+        return None
+    return access.zone_limit()
+
+
+async def _require_in_zone(*, session: AsyncSession, access: Access, person: Person) -> None:
+    """A coordinator may only act on people of their zones (staff reach everyone)."""
+    zones = _zone_limit(access)
+    if zones is None:
+        return
+    zone = None
+    if person.district_code is not None:
+        district = await session.get(District, person.district_code)
+        zone = district.zone if district is not None else None
+    if zone is None or zone not in zones:
+        raise NotAllowed("zone")
+
+
+async def check_in_for(
+    *, session: AsyncSession, access: Access, event_id: int, person_id: int, now: datetime
+) -> CheckInResult:
+    """Staff check someone else in; audited."""
+    access.require(Capability.CHECK_IN_OTHERS)
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
+        raise NotFound("person")
+    await _require_in_zone(session=session, access=access, person=person)
+    event = await get_event(session=session, event_id=event_id)
+    check_window(event, now)
+    return await _record(
+        session=session,
+        event=event,
+        person_id=person_id,
+        method=CheckInMethod.STAFF,
+        now=now,
+        performed_by_id=access.person_id,
+        audit_action="checkin.staff",
+    )
+
+
+def _escape_like(text: str) -> str:
+    """Make % and _ in a search literal, so a search never becomes "everyone"."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _phone_pattern(query: str) -> str | None:
+    """A LIKE pattern for phone numbers when the query looks like (part of) a number."""
+    compact = "".join(ch for ch in query if ch not in " -.()")
+    if not compact.removeprefix("+").isdigit():
+        return None
+    try:
+        return normalise_phone(compact)
+    except InvalidPhone:
+        pass
+    digits = compact.removeprefix("+")
+    # A local "08..." number is stored as "+668...": drop the trunk zero for a partial match.
+    return "%" + _escape_like(digits.removeprefix("0")) + "%"
+
+
+async def search_people(
+    *, session: AsyncSession, access: Access, query: str, limit: int = SEARCH_MAX_RESULTS
+) -> SearchResult:
+    """People matching a phone number or part of a name (never a list of everyone)."""
+    access.require(Capability.CHECK_IN_OTHERS)
+    text = " ".join(query.split())
+    if len(text) < SEARCH_MIN_CHARS:
+        raise SearchTooShort(min=SEARCH_MIN_CHARS)
+    text = text[:100]
+    statement = select(Person).where(col(Person.erased_at).is_(None))
+    phone = _phone_pattern(text)
+    if phone is None:
+        pattern = "%" + _escape_like(text) + "%"
+        statement = statement.where(col(Person.full_name).ilike(pattern, escape="\\"))
+    elif "%" in phone:
+        statement = statement.where(col(Person.phone).like(phone, escape="\\"))
+    else:
+        statement = statement.where(Person.phone == phone)
+    zones = _zone_limit(access)
+    if zones is not None:
+        statement = statement.join(District, col(District.code) == col(Person.district_code)).where(
+            col(District.zone).in_(sorted(zones))
+        )
+    statement = statement.order_by(col(Person.full_name), col(Person.id)).limit(limit + 1)
+    found = list((await session.exec(statement)).all())
+    matches = [
+        PersonMatch(
+            person_id=person.id or 0,
+            full_name=person.full_name or "",
+            masked_phone=mask_phone(person.phone) if person.phone else None,
+            is_walkin=person.is_walkin,
+        )
+        for person in found[:limit]
+    ]
+    return SearchResult(matches=matches, more=len(found) > limit)
+
+
+async def clean_walkin(*, session: AsyncSession, fields: WalkinFields) -> WalkinFields:
+    """The walk-in's details checked and tidied, or InvalidWalkin naming the field."""
+    try:
+        name = normalise_name(fields.full_name)
+    except InvalidName:
+        raise InvalidWalkin(field="name") from None
+    if fields.participant_type not in ParticipantType._value2member_map_:
+        raise InvalidWalkin(field="participant_type")
+    official = fields.participant_type == ParticipantType.OFFICIAL
+    volunteer = fields.participant_type == ParticipantType.VOLUNTEER
+    if official and fields.agency not in Agency._value2member_map_:
+        raise InvalidWalkin(field="agency")
+    if volunteer:
+        if (
+            fields.district_code is None
+            or await session.get(District, fields.district_code) is None
+        ):
+            raise InvalidWalkin(field="district")
+        if fields.volunteer_role not in VolunteerRole._value2member_map_:
+            raise InvalidWalkin(field="volunteer_role")
+    phone = None
+    if fields.phone:
+        try:
+            phone = normalise_phone(fields.phone)
+        except InvalidPhone:
+            raise InvalidWalkin(field="phone") from None
+    return WalkinFields(
+        full_name=name,
+        participant_type=fields.participant_type,
+        agency=fields.agency if official else None,
+        district_code=fields.district_code if volunteer else None,
+        volunteer_role=fields.volunteer_role if volunteer else None,
+        phone=phone,
+    )
+
+
+async def register_walkin(
+    *, session: AsyncSession, access: Access, event_id: int, fields: WalkinFields, now: datetime
+) -> CheckInResult:
+    """Create a person without Telegram and check them in, in one transaction; audited."""
+    access.require(Capability.REGISTER_WALKINS)
+    clean = await clean_walkin(session=session, fields=fields)
+    event = await get_event(session=session, event_id=event_id)
+    check_window(event, now)
+    person = Person(
+        telegram_id=None,
+        full_name=clean.full_name,
+        phone=clean.phone,
+        participant_type=clean.participant_type,
+        agency=clean.agency,
+        district_code=clean.district_code,
+        volunteer_role=clean.volunteer_role,
+        is_walkin=True,
+        created_by_id=access.person_id,
+        registered_at=now,
+        last_active_at=now,
+    )
+    session.add(person)
+    await session.flush()
+    return await _record(
+        session=session,
+        event=event,
+        person_id=person.id or 0,
+        method=CheckInMethod.WALKIN,
+        now=now,
+        performed_by_id=access.person_id,
+        audit_action="checkin.walkin",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Check-out
+
+
+async def check_out(*, session: AsyncSession, person_id: int, now: datetime) -> CheckOutResult:
+    """Record leaving time at the person's latest event that has check-out."""
+    statement = (
+        select(CheckIn, Event)
+        .join(Event, col(Event.id) == col(CheckIn.event_id))
+        .where(
+            CheckIn.person_id == person_id,
+            Event.status == EventStatus.ACTIVE,
+            Event.ends_at > now - _OPEN_LOOKBACK,
+        )
+        .order_by(col(CheckIn.checked_in_at).desc())
+    )
+    recent = list((await session.exec(statement)).all())
+    if not recent:
+        raise NotCheckedIn()
+    enabled = [(checkin, event) for checkin, event in recent if event.checkout_enabled]
+    if not enabled:
+        raise CheckoutNotEnabled(title=recent[0][1].title)
+    checkin, event = enabled[0]
+    if checkin.checked_out_at is not None:
+        raise AlreadyCheckedOut(at=checkin.checked_out_at, title=event.title)
+    checkin.checked_out_at = now
+    session.add(checkin)
+    await session.commit()
+    return CheckOutResult(
+        event_title=event.title, checked_in_at=checkin.checked_in_at, checked_out_at=now
+    )

@@ -1,0 +1,510 @@
+"""The check-in service: every method, the window rules, staff, walk-ins and check-out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services import checkins, events
+from bot.services.checkins import (
+    AlreadyCheckedIn,
+    AlreadyCheckedOut,
+    BadToken,
+    CheckInClosed,
+    CheckInNotOpen,
+    CheckoutNotEnabled,
+    EventCancelled,
+    EventEnded,
+    ForwardedLocation,
+    InvalidWalkin,
+    NoOpenEvent,
+    NotCheckedIn,
+    NoVenuePin,
+    SearchTooShort,
+    TooFar,
+    TooManyWrongCodes,
+    WalkinFields,
+    WrongCode,
+    WrongCodeLimiter,
+)
+from bot.services.errors import NotAllowed
+from storage.database import create_engine, session_factory
+from storage.models import (
+    AuditEntry,
+    CheckIn,
+    CheckInMethod,
+    District,
+    EventStatus,
+    Person,
+    Role,
+)
+from tests.factories import VENUE_LAT, VENUE_LON, access_of, make_event, make_person
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def session(database_url: str) -> AsyncIterator[AsyncSession]:
+    """One session on this test's database."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def rows(session: AsyncSession) -> list[CheckIn]:
+    """Every check-in row."""
+    return list((await session.exec(select(CheckIn))).all())
+
+
+async def test_code_check_in_records_method_time_and_lateness(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW, starts_in=timedelta(minutes=-5))
+    person = await make_person(session)
+    result = await checkins.check_in_by_code(
+        session=session,
+        person_id=person.id,
+        code_text=event.code.lower(),
+        now=NOW,
+        limiter=WrongCodeLimiter(),
+    )
+    assert (result.method, result.late, result.event_title) == (
+        CheckInMethod.CODE,
+        True,
+        event.title,
+    )
+    [row] = await rows(session)
+    assert (row.person_id, row.method, row.late, row.checked_in_at) == (
+        person.id,
+        "code",
+        True,
+        NOW,
+    )
+
+
+async def test_second_check_in_by_any_method_says_when_and_changes_nothing(
+    session: AsyncSession,
+) -> None:
+    event = await make_event(session, now=NOW, latitude=VENUE_LAT, longitude=VENUE_LON)
+    person = await make_person(session)
+    first = await checkins.check_in_by_token(
+        session=session, person_id=person.id, token=event.token, now=NOW
+    )
+    assert (first.method, first.late) == (CheckInMethod.QR, False)
+    later = NOW + timedelta(minutes=7)
+    with pytest.raises(AlreadyCheckedIn) as again:
+        await checkins.check_in_by_code(
+            session=session,
+            person_id=person.id,
+            code_text=event.code,
+            now=later,
+            limiter=WrongCodeLimiter(),
+        )
+    assert again.value.values["at"] == NOW
+    with pytest.raises(AlreadyCheckedIn):
+        await checkins.check_in_by_location(
+            session=session,
+            person_id=person.id,
+            latitude=VENUE_LAT,
+            longitude=VENUE_LON,
+            forwarded=False,
+            now=later,
+        )
+    staff = await make_person(session)
+    with pytest.raises(AlreadyCheckedIn):
+        await checkins.check_in_for(
+            session=session,
+            access=access_of(staff, Role.STAFF),
+            event_id=event.id,
+            person_id=person.id,
+            now=later,
+        )
+    [row] = await rows(session)
+    assert (row.method, row.checked_in_at) == ("qr", NOW)
+    assert (await session.exec(select(AuditEntry))).all() == []
+
+
+async def test_window_opens_an_hour_before_and_closes_at_the_end(session: AsyncSession) -> None:
+    event = await make_event(
+        session, now=NOW, starts_in=timedelta(hours=2), lasts=timedelta(hours=1)
+    )
+    person = await make_person(session)
+
+    async def attempt(at: datetime) -> None:
+        await checkins.check_in(
+            session=session, event_id=event.id, person_id=person.id, method=CheckInMethod.QR, now=at
+        )
+
+    with pytest.raises(CheckInNotOpen) as early:
+        await attempt(NOW + timedelta(minutes=59))
+    assert early.value.values["opens_at"] == NOW + timedelta(hours=1)
+    with pytest.raises(EventEnded):
+        await attempt(NOW + timedelta(hours=3))
+    await attempt(NOW + timedelta(hours=1))
+    assert len(await rows(session)) == 1
+
+
+async def test_per_event_window_and_manual_open_and_close(session: AsyncSession) -> None:
+    event = await make_event(
+        session,
+        now=NOW,
+        starts_in=timedelta(hours=3),
+        opens_before_minutes=15,
+        closes_after_minutes=30,
+    )
+    organiser = await make_person(session)
+    access = access_of(organiser, Role.ORGANISER)
+    assert not checkins.window_open(event, NOW + timedelta(hours=2, minutes=44))
+    assert checkins.window_open(event, NOW + timedelta(hours=2, minutes=45))
+    assert checkins.window_open(event, event.ends_at + timedelta(minutes=29))
+    assert not checkins.window_open(event, event.ends_at + timedelta(minutes=30))
+
+    opened = await events.set_checkin_override(
+        session=session, access=access, event_id=event.id, override="open", now=NOW
+    )
+    assert checkins.window_open(opened, NOW)
+    closed = await events.set_checkin_override(
+        session=session, access=access, event_id=event.id, override="closed", now=NOW
+    )
+    with pytest.raises(CheckInClosed):
+        checkins.check_window(closed, event.starts_at)
+
+
+async def test_cancelled_and_ended_events_refuse_codes_and_tokens(session: AsyncSession) -> None:
+    cancelled = await make_event(session, now=NOW, status=EventStatus.CANCELLED)
+    ended = await make_event(session, now=NOW, starts_in=timedelta(hours=-5))
+    person = await make_person(session)
+    with pytest.raises(EventCancelled):
+        await checkins.check_in_by_token(
+            session=session, person_id=person.id, token=cancelled.token, now=NOW
+        )
+    with pytest.raises(EventEnded):
+        await checkins.check_in_by_code(
+            session=session,
+            person_id=person.id,
+            code_text=ended.code,
+            now=NOW,
+            limiter=WrongCodeLimiter(),
+        )
+    for token in ("nonsense-but-long-enough-token", "../../etc/passwd", "x" * 500):
+        with pytest.raises(BadToken):
+            await checkins.check_in_by_token(
+                session=session, person_id=person.id, token=token, now=NOW
+            )
+    assert await rows(session) == []
+
+
+async def test_wrong_codes_are_slowed_down_after_five_a_minute(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW)
+    person = await make_person(session)
+    limiter = WrongCodeLimiter()
+
+    async def attempt(code: str, at: datetime) -> None:
+        await checkins.check_in_by_code(
+            session=session, person_id=person.id, code_text=code, now=at, limiter=limiter
+        )
+
+    for i in range(5):
+        with pytest.raises(WrongCode):
+            await attempt("ZZZZZZ" if i % 2 else "hello", NOW + timedelta(seconds=i))
+    with pytest.raises(TooManyWrongCodes) as slow:
+        await attempt(event.code, NOW + timedelta(seconds=10))
+    assert slow.value.values["seconds"] == 50
+    # Someone else is not affected, and a minute after the first mistake the person may retry.
+    other = await make_person(session)
+    await checkins.check_in_by_code(
+        session=session, person_id=other.id, code_text=event.code, now=NOW, limiter=limiter
+    )
+    await attempt(event.code, NOW + timedelta(seconds=61))
+    assert len(await rows(session)) == 2
+
+
+async def test_rotation_makes_the_old_code_stop_at_once(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW)
+    organiser = await make_person(session)
+    access = access_of(organiser, Role.ORGANISER)
+    old = event.code
+    await events.rotate_code(session=session, access=access, event_id=event.id, now=NOW)
+    assert await checkins.event_for_code(session=session, code=old, now=NOW) is None
+
+
+async def test_auto_rotating_codes_change_every_window(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW)
+    organiser = await make_person(session)
+    rotating = await events.set_auto_rotation(
+        session=session,
+        access=access_of(organiser, Role.ORGANISER),
+        event_id=event.id,
+        seconds=60,
+        now=NOW,
+    )
+    first = checkins.current_code(rotating, NOW + timedelta(seconds=30))
+    second = checkins.current_code(rotating, NOW + timedelta(seconds=60))
+    assert first != second
+    assert checkins.code_valid_until(rotating, NOW + timedelta(seconds=30)) == NOW + timedelta(
+        seconds=60
+    )
+    found = await checkins.event_for_code(
+        session=session, code=first, now=NOW + timedelta(seconds=59)
+    )
+    assert found is not None
+    assert found.id == event.id
+    # A photo of the screen sent home is useless a window later; the stored seed never works.
+    late = NOW + timedelta(seconds=61)
+    assert await checkins.event_for_code(session=session, code=first, now=late) is None
+    assert await checkins.event_for_code(session=session, code=rotating.code, now=late) is None
+    person = await make_person(session)
+    result = await checkins.check_in_by_code(
+        session=session, person_id=person.id, code_text=second, now=late, limiter=WrongCodeLimiter()
+    )
+    assert result.event_id == event.id
+
+
+async def test_location_within_radius_checks_in_and_far_away_says_how_far(
+    session: AsyncSession,
+) -> None:
+    event = await make_event(
+        session, now=NOW, latitude=VENUE_LAT, longitude=VENUE_LON, radius_m=200
+    )
+    person = await make_person(session)
+
+    async def share(lat: float, lon: float, *, forwarded: bool = False) -> checkins.CheckInResult:
+        return await checkins.check_in_by_location(
+            session=session,
+            person_id=person.id,
+            latitude=lat,
+            longitude=lon,
+            forwarded=forwarded,
+            now=NOW,
+        )
+
+    with pytest.raises(TooFar) as far:
+        await share(VENUE_LAT + 0.01, VENUE_LON)  # about 1.1 km north
+    assert far.value.values["distance_m"] == pytest.approx(1_112, rel=0.01)
+    with pytest.raises(ForwardedLocation):
+        await share(VENUE_LAT, VENUE_LON, forwarded=True)
+    assert await rows(session) == []
+    result = await share(VENUE_LAT + 0.001, VENUE_LON)  # about 110 m away
+    assert (result.event_id, result.method) == (event.id, CheckInMethod.LOCATION)
+
+
+async def test_location_without_open_event_or_pin(session: AsyncSession) -> None:
+    person = await make_person(session)
+    with pytest.raises(NoOpenEvent):
+        await checkins.check_in_by_location(
+            session=session,
+            person_id=person.id,
+            latitude=VENUE_LAT,
+            longitude=VENUE_LON,
+            forwarded=False,
+            now=NOW,
+        )
+    await make_event(session, now=NOW)
+    with pytest.raises(NoVenuePin):
+        await checkins.check_in_by_location(
+            session=session,
+            person_id=person.id,
+            latitude=VENUE_LAT,
+            longitude=VENUE_LON,
+            forwarded=False,
+            now=NOW,
+        )
+
+
+async def test_staff_check_in_is_audited_and_volunteers_cannot(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW)
+    staff = await make_person(session)
+    person = await make_person(session)
+    with pytest.raises(NotAllowed):
+        await checkins.check_in_for(
+            session=session,
+            access=access_of(staff),
+            event_id=event.id,
+            person_id=person.id,
+            now=NOW,
+        )
+    result = await checkins.check_in_for(
+        session=session,
+        access=access_of(staff, Role.STAFF),
+        event_id=event.id,
+        person_id=person.id,
+        now=NOW,
+    )
+    assert result.method == CheckInMethod.STAFF
+    [row] = await rows(session)
+    assert row.performed_by_id == staff.id
+    [entry] = (await session.exec(select(AuditEntry))).all()
+    assert (entry.action, entry.actor_id, entry.target_id) == (
+        "checkin.staff",
+        staff.id,
+        str(person.id),
+    )
+
+
+async def test_coordinators_check_in_only_people_of_their_zones(session: AsyncSession) -> None:
+    session.add(District(code="1001", name_th="พระนคร", name_en="Phra Nakhon", zone=1))
+    session.add(District(code="1033", name_th="คลองเตย", name_en="Khlong Toei", zone=3))
+    await session.commit()
+    event = await make_event(session, now=NOW)
+    coordinator = await make_person(session)
+    access = access_of(coordinator, Role.COORDINATOR, zones=frozenset({3}))
+    mine = await make_person(session, full_name="สมศรี คลองเตย", district_code="1033")
+    other = await make_person(session, full_name="สมศักดิ์ พระนคร", district_code="1001")
+    with pytest.raises(NotAllowed):
+        await checkins.check_in_for(
+            session=session, access=access, event_id=event.id, person_id=other.id, now=NOW
+        )
+    await checkins.check_in_for(
+        session=session, access=access, event_id=event.id, person_id=mine.id, now=NOW
+    )
+    found = await checkins.search_people(session=session, access=access, query="สมศ")
+    assert [m.person_id for m in found.matches] == [mine.id]
+
+
+async def test_search_needs_three_characters_and_shows_at_most_ten(session: AsyncSession) -> None:
+    staff = await make_person(session)
+    access = access_of(staff, Role.STAFF)
+    for i in range(12):
+        await make_person(session, full_name=f"Somchai Jaidee {i:02d}")
+    target = await make_person(session, full_name="วิภา ใจดี", phone="+66812345678")
+    for short in ("", "  ", "So", "%%", "08"):
+        with pytest.raises(SearchTooShort):
+            await checkins.search_people(session=session, access=access, query=short)
+    many = await checkins.search_people(session=session, access=access, query="somchai")
+    assert (len(many.matches), many.more) == (10, True)
+    for query in ("0812345678", "081-234-5678", "+66 81 234 5678", "5678", "วิภา"):
+        found = await checkins.search_people(session=session, access=access, query=query)
+        assert [m.person_id for m in found.matches] == [target.id], query
+        assert found.matches[0].masked_phone == "+66 8x xxx 5678"
+    # Wildcards and SQL are searched for literally, never as "everyone".
+    for query in ("%%%", "___", "' OR 1=1 --", "%' OR '1'='1"):
+        found = await checkins.search_people(session=session, access=access, query=query)
+        assert found.matches == [], query
+    with pytest.raises(NotAllowed):
+        await checkins.search_people(session=session, access=access_of(staff), query="somchai")
+
+
+async def test_walkin_is_created_and_checked_in_at_once(session: AsyncSession) -> None:
+    session.add(District(code="1033", name_th="คลองเตย", name_en="Khlong Toei", zone=3))
+    await session.commit()
+    event = await make_event(session, now=NOW)
+    staff = await make_person(session)
+    access = access_of(staff, Role.STAFF)
+    result = await checkins.register_walkin(
+        session=session,
+        access=access,
+        event_id=event.id,
+        fields=WalkinFields(
+            full_name=" สมปอง  มาเอง ",
+            participant_type="volunteer",
+            district_code="1033",
+            volunteer_role="volunteer",
+            phone="081 234 5678",
+        ),
+        now=NOW,
+    )
+    assert result.method == CheckInMethod.WALKIN
+    person = await session.get(Person, result.person_id)
+    assert person is not None
+    assert (person.full_name, person.phone, person.is_walkin, person.telegram_id) == (
+        "สมปอง มาเอง",
+        "+66812345678",
+        True,
+        None,
+    )
+    assert person.created_by_id == staff.id
+    [entry] = (await session.exec(select(AuditEntry))).all()
+    assert entry.action == "checkin.walkin"
+    assert "phone" not in entry.detail
+
+
+async def test_bad_walkins_write_nothing(session: AsyncSession) -> None:
+    event = await make_event(session, now=NOW)
+    staff = await make_person(session)
+    access = access_of(staff, Role.STAFF)
+    bad = [
+        (WalkinFields(full_name="x", participant_type="observer"), "name"),
+        (WalkinFields(full_name="สมหญิง", participant_type="alien"), "participant_type"),
+        (WalkinFields(full_name="สมหญิง", participant_type="official", agency="cia"), "agency"),
+        (
+            WalkinFields(full_name="สมหญิง", participant_type="volunteer", district_code="9999"),
+            "district",
+        ),
+        (WalkinFields(full_name="สมหญิง", participant_type="observer", phone="12"), "phone"),
+    ]
+    for fields, field in bad:
+        with pytest.raises(InvalidWalkin) as refused:
+            await checkins.register_walkin(
+                session=session, access=access, event_id=event.id, fields=fields, now=NOW
+            )
+        assert refused.value.values["field"] == field
+    with pytest.raises(NotAllowed):
+        await checkins.register_walkin(
+            session=session,
+            access=access_of(staff, Role.COORDINATOR),
+            event_id=event.id,
+            fields=WalkinFields(full_name="สมหญิง", participant_type="observer"),
+            now=NOW,
+        )
+    closed = await make_event(session, now=NOW, starts_in=timedelta(days=1))
+    with pytest.raises(CheckInNotOpen):
+        await checkins.register_walkin(
+            session=session,
+            access=access,
+            event_id=closed.id,
+            fields=WalkinFields(full_name="สมหญิง", participant_type="observer"),
+            now=NOW,
+        )
+    walkins = (await session.exec(select(Person).where(Person.is_walkin))).all()
+    assert walkins == []
+    assert await rows(session) == []
+
+
+async def test_check_out(session: AsyncSession) -> None:
+    person = await make_person(session)
+    with pytest.raises(NotCheckedIn):
+        await checkins.check_out(session=session, person_id=person.id, now=NOW)
+    event = await make_event(session, now=NOW)
+    await checkins.check_in(
+        session=session, event_id=event.id, person_id=person.id, method=CheckInMethod.QR, now=NOW
+    )
+    with pytest.raises(CheckoutNotEnabled):
+        await checkins.check_out(session=session, person_id=person.id, now=NOW)
+    event.checkout_enabled = True
+    session.add(event)
+    await session.commit()
+    leaving = NOW + timedelta(hours=3)
+    result = await checkins.check_out(session=session, person_id=person.id, now=leaving)
+    assert (result.checked_in_at, result.checked_out_at) == (NOW, leaving)
+    with pytest.raises(AlreadyCheckedOut) as again:
+        await checkins.check_out(session=session, person_id=person.id, now=leaving)
+    assert again.value.values["at"] == leaving
+    [row] = await rows(session)
+    assert row.checked_out_at == leaving
+
+
+async def test_overlapping_venues_check_in_to_the_next_one(session: AsyncSession) -> None:
+    morning = await make_event(session, now=NOW, latitude=VENUE_LAT, longitude=VENUE_LON)
+    afternoon = await make_event(session, now=NOW, latitude=VENUE_LAT + 0.0005, longitude=VENUE_LON)
+    person = await make_person(session)
+
+    async def share() -> checkins.CheckInResult:
+        return await checkins.check_in_by_location(
+            session=session,
+            person_id=person.id,
+            latitude=VENUE_LAT,
+            longitude=VENUE_LON,
+            forwarded=False,
+            now=NOW,
+        )
+
+    assert (await share()).event_id == morning.id  # the nearest first
+    assert (await share()).event_id == afternoon.id
+    with pytest.raises(AlreadyCheckedIn):
+        await share()
+    assert len(await rows(session)) == 2
