@@ -1,0 +1,81 @@
+"""The 351 seminar with real people: everyone sends /checkin CODE at once, then /headcount."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.clock import FakeClock
+from storage.models import CheckIn
+from tests import seed_seminar as seed
+from tests.e2e.test_reports import ask, bot_at, organiser
+from tests.fake_telegram import FakeTelegram
+from tests.harness import BotHarness
+
+# A code people can type: six characters of the check-in alphabet.
+CODE = "SEMK7Q"
+# Half an hour before the start: check-in has opened (an hour before) and nobody is late yet.
+BEFORE_START = seed.SEMINAR_START - timedelta(minutes=30)
+FIRST_USER_ID = 700_000
+LATECOMERS = 11
+
+
+@pytest.fixture
+async def bot(telegram: FakeTelegram, database_url: str) -> AsyncIterator[BotHarness]:
+    """The bot half an hour before the seminar."""
+    async with bot_at(telegram, database_url, BEFORE_START) as harness:
+        yield harness
+
+
+@pytest.mark.slow
+async def test_351_people_check_in_and_the_headcount_adds_up(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    # This test is about check-ins and counting, not Telegram's flood control.
+    telegram.set_rate_limits(enabled=False)
+    ids = [FIRST_USER_ID + i for i in range(seed.EXPECTED_TOTAL)]
+    async with bot.sessions() as session:
+        built = await seed.seed_seminar(session, check_in=False, code=CODE, telegram_ids=ids)
+        await session.commit()
+    people = [telegram.person(user_id=user_id, first_name=f"P{user_id}") for user_id in ids]
+    on_time, late = people[:-LATECOMERS], people[-LATECOMERS:]
+
+    await asyncio.gather(*(person.send(f"/checkin {CODE}") for person in on_time))
+    await asyncio.gather(*(person.next_reply(timeout=90) for person in on_time))
+    # Ten of them try again with a different spelling: still one check-in each.
+    await asyncio.gather(*(person.send("/checkin semk-7q") for person in on_time[:10]))
+    await asyncio.gather(*(person.next_reply(timeout=30) for person in on_time[:10]))
+
+    assert isinstance(bot.clock, FakeClock)
+    bot.clock.advance(timedelta(minutes=50))
+    await asyncio.gather(*(person.send(f"/checkin {CODE}") for person in late))
+    await asyncio.gather(*(person.next_reply(timeout=30) for person in late))
+
+    async with bot.sessions() as session:
+        stored = (
+            await session.exec(select(func.count()).where(col(CheckIn.event_id) == built.event.id))
+        ).one()
+    assert stored == seed.EXPECTED_TOTAL
+
+    boss = await organiser(bot, telegram)
+    text = (await ask(boss, "/headcount")).text or ""
+    assert "อยู่ในงานตอนนี้ 351 คน · ลงทะเบียน 349 · รับได้ 400" in text
+    assert f"มาสาย {LATECOMERS}" in text
+    assert "ลงทะเบียนแต่ยังไม่มา 9" in text
+    assert "• อาสาสมัครแรงงาน 69" in text
+    assert "• เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน 200" in text
+    assert "• วิทยากร ข้าราชการ เจ้าหน้าที่ และผู้สังเกตการณ์ 82" in text
+    assert "รวม 351 คน" in text
+    assert "• ประธานโซน 2" in text
+    assert "• ผู้ประสานงานเครือข่ายแท็กซี่ 6" in text
+    assert "โซน 3: 39" in text
+    assert "คลองเตย 12 · บางนา 8 · ประเวศ 6 · พระโขนง 5 · สวนหลวง 4 · วัฒนา 4" in text
+    assert "โซน 4: 30" in text
+    # Everyone on time came in the 07.30 slot; the latecomers at 08.20, in the 08.15 slot.
+    assert "07.30 น. ▇▇▇▇▇▇▇▇▇▇ 340" in text
+    assert f"08.15 น. ▇ {LATECOMERS}" in text
