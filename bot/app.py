@@ -13,6 +13,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AsaApplication, AsaContext
+from bot.delivery import scheduler as outbox
 from bot.handlers import register_all
 from bot.runtime import Runtime
 from bot.services.startup import prepare_database
@@ -58,6 +59,7 @@ def build_application(
     )
     processor.set_after_update(application.update_persistence)
     register_all(application)
+    outbox.install(application)
     return application
 
 

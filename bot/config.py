@@ -87,6 +87,7 @@ class BroadcastSettings(_Section):
     max_attempts: int = Field(default=5, ge=1, le=50)
     retry_backoff_seconds: float = Field(default=2.0, gt=0)
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0)
 
 
 class ReminderSettings(_Section):

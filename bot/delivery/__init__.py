@@ -1,0 +1,1 @@
+"""The outbox: dispatcher, reminders, and the alarm-clock wiring (see scheduler.install)."""
