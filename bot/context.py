@@ -33,6 +33,11 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
     """What every handler receives."""
 
     @property
+    def app(self) -> AsaApplication:
+        """The application, typed as ours."""
+        return cast(AsaApplication, self.application)
+
+    @property
     def runtime(self) -> Runtime:
         """The long-lived objects of this bot."""
         return cast(AsaApplication, self.application).runtime

@@ -25,6 +25,7 @@ from telegram.ext import (
 )
 
 from bot.context import AsaApplication, AsaContext
+from bot.delivery import scheduler as reminder_alarms
 from bot.handlers import GROUP_MAIN, checkin
 from bot.handlers.common import current_access, current_person, reply_domain_error
 from bot.handlers.updates import message_of, query_of
@@ -443,6 +444,8 @@ async def confirm(update: Update, context: AsaContext) -> str | int:
     await query.answer()
     await query.edit_message_reply_markup(None)
     _drop_draft(context)
+    if event.id is not None:
+        await reminder_alarms.event_changed(context.app, event.id)
     if draft.get("event_id"):
         await _send(update, context.t("events.updated", title=event.title))
         await _tell_promoted(context, promoted, event)
@@ -780,6 +783,8 @@ async def manage_pressed(update: Update, context: AsaContext) -> None:
         await query.answer(context.t("error.stale_button"))
         return
     await query.answer(context.t(f"events.done.{action}"))
+    if action in ("open", "close"):
+        await reminder_alarms.event_changed(context.app, event_id)
     if action in ("code", "rot"):
         await send_event_codes(update, context, event)
     await _refresh_card(update, context, event_id)
@@ -862,6 +867,7 @@ async def cancel_confirmed(update: Update, context: AsaContext) -> None:
             await reply_domain_error(update, context, error)
             return
     await query.answer()
+    await reminder_alarms.event_changed(context.app, event_id)
     await _refresh_card(update, context, event_id)
     told = await _notify(context, recipients, "events.cancelled_notice", event)
     await _send(update, context.t("events.cancelled_done", title=event.title, told=told))
