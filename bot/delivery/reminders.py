@@ -47,6 +47,10 @@ RSVP_PREFIX = "rsvp:"
 MAX_LIST_NAMES = 150
 
 
+# Reminders due closer together than this are one message (see should_send).
+MERGE_WINDOW = timedelta(minutes=15)
+
+
 class ReminderKind(StrEnum):
     """The automatic reminders of an event."""
 
@@ -112,7 +116,8 @@ def should_send(
     - nothing for a cancelled event, nor before the reminder's time;
     - nothing for a time that had already passed when the event was created (it never existed);
     - the day-before reminder only until the one-hour reminder takes over;
-    - the one-hour reminder only before the start;
+    - the one-hour reminder only before the start, and not at all when check-in opens at
+      (nearly) the same time: "check-in is open" then says the same, in one message, not two;
     - "check-in is open" only while the window is open;
     - the nudge and the coordinators' list only before the event ends.
     """
@@ -122,10 +127,16 @@ def should_send(
     if kind is ReminderKind.DAY_BEFORE:
         return now < due_at(ReminderKind.HOUR_BEFORE, times, offsets) and now < times.starts_at
     if kind is ReminderKind.HOUR_BEFORE:
-        return now < times.starts_at
+        return now < times.starts_at and not _said_by_checkin_open(times, offsets)
     if kind is ReminderKind.CHECKIN_OPEN:
         return times.opens_at <= now < times.closes_at
     return now < times.ends_at
+
+
+def _said_by_checkin_open(times: EventTimes, offsets: ReminderSettings) -> bool:
+    """Whether the window opens so close to the one-hour reminder that one message will do."""
+    hour_before = due_at(ReminderKind.HOUR_BEFORE, times, offsets)
+    return abs(times.opens_at - hour_before) < MERGE_WINDOW
 
 
 def next_alarms(

@@ -77,6 +77,15 @@ def test_cancelled_events_and_times_before_creation_get_nothing() -> None:
     assert reminders.should_send(ReminderKind.HOUR_BEFORE, late, OFFSETS, START - 30 * M)
 
 
+def test_one_message_when_check_in_opens_with_the_one_hour_reminder() -> None:
+    # The defaults: check-in opens 60 minutes before the start, as the one-hour reminder is due.
+    together = EventTimes(**{**TIMES.__dict__, "opens_at": START - H})
+    assert not reminders.should_send(ReminderKind.HOUR_BEFORE, together, OFFSETS, START - H)
+    assert reminders.should_send(ReminderKind.CHECKIN_OPEN, together, OFFSETS, START - H)
+    # Fifteen minutes apart (TIMES opens 45 minutes before): two moments, two messages.
+    assert reminders.should_send(ReminderKind.HOUR_BEFORE, TIMES, OFFSETS, START - H)
+
+
 def test_offsets_are_configurable_and_alarms_follow_them() -> None:
     offsets = ReminderSettings(
         day_before_hours=48, hour_before_minutes=120, nudge_after_start_minutes=10
