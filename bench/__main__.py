@@ -1,0 +1,114 @@
+"""python -m bench [checkin|broadcast|headcount|memory|all ...] [--quick] [--json] [--db ...].
+
+Prints one table per benchmark and database (or, with --json, one JSON document for tools);
+exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bench import broadcast, checkin, headcount, memory
+from bench.common import DATABASES, BenchError, Report, machine
+
+BENCHMARKS = ("checkin", "broadcast", "headcount", "memory", "all")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark and its options."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    # No `choices` here: with nargs="*", argparse checks the default list as one choice.
+    parser.add_argument(
+        "benchmarks",
+        nargs="*",
+        default=["all"],
+        metavar="benchmark",
+        help=f"one or more of {', '.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: proves it works")
+    parser.add_argument("--json", action="store_true", help="one JSON document instead of tables")
+    parser.add_argument("--db", choices=[*DATABASES, "both"], default="both")
+    parser.add_argument(
+        "--n",
+        type=int,
+        help="size: people checking in per round (2,000), broadcast recipients (10,000), "
+        "people in the headcount database (100,000)",
+    )
+    parser.add_argument(
+        "--limit", type=float, help="the fake's overall messages per second for broadcast (30)"
+    )
+    parser.add_argument("--rounds", type=int, help="check-in bursts per bot (3)")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    for name in ("n", "limit", "rounds"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            parser.error(f"--{name} must be positive")
+    return args
+
+
+async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> list[Report]:
+    """Run what was asked on each database, showing each table as soon as it is ready."""
+    databases = DATABASES if args.db == "both" else (args.db,)
+    wanted = set(args.benchmarks)
+    if "all" in wanted:
+        wanted = {"checkin", "broadcast", "headcount", "memory"}
+    reports: list[Report] = []
+
+    def done(report: Report) -> None:
+        reports.append(report)
+        show(report)
+
+    for database in databases:
+        if wanted & {"checkin", "memory"}:
+            outcome = await checkin.run(
+                database=database, quick=args.quick, n=args.n, rounds=args.rounds
+            )
+            if "checkin" in wanted:
+                done(checkin.report(outcome))
+            if "memory" in wanted:
+                done(memory.report(outcome))
+        if "broadcast" in wanted:
+            done(
+                await broadcast.run(database=database, quick=args.quick, n=args.n, limit=args.limit)
+            )
+        if "headcount" in wanted:
+            done(await headcount.run(database=database, quick=args.quick, n=args.n))
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print, and say whether every check held."""
+    args = parse_args(argv)
+
+    def show(report: Report) -> None:
+        if not args.json:
+            print(report.table(), end="\n\n", flush=True)
+
+    try:
+        reports = asyncio.run(run_all(args, show))
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        document: dict[str, Any] = {
+            "machine": machine(),
+            "reports": [report.to_json() for report in reports],
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    failed = [report.name for report in reports if not report.ok]
+    if failed:
+        print(f"bench: sanity checks failed in: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
