@@ -28,6 +28,11 @@ def _key_to_text(key: ConversationKey) -> str:
     return json.dumps(list(key))
 
 
+def _encode(data: dict[Any, Any]) -> str:
+    """A canonical text of some data, to tell whether it changed."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 def _text_to_key(text: str) -> ConversationKey:
     return tuple(json.loads(text))
 
@@ -43,6 +48,21 @@ class SqlPersistence(BasePersistence[UserData, ChatData, BotData]):
             update_interval=update_interval,
         )
         self._sessions = sessions
+        # What each row holds now, as JSON: python-telegram-bot hands over every touched
+        # person's data after every update, changed or not, and on SQLite each needless write
+        # is a transaction that holds up everyone else's.
+        self._written: dict[tuple[str, int], str] = {}
+
+    def _unchanged(self, kind: str, key: int, data: dict[Any, Any]) -> bool:
+        """True if this data is already what the row holds (no row reads as empty data)."""
+        written = self._written.get((kind, key))
+        if written is None:
+            return not data
+        return written == _encode(data)
+
+    def _remember(self, kind: str, key: int, data: dict[Any, Any]) -> None:
+        """Note what a row holds after a successful write or read."""
+        self._written[(kind, key)] = _encode(data)
 
     async def get_user_data(self) -> dict[int, UserData]:
         """Every person's saved data."""
@@ -50,6 +70,8 @@ class SqlPersistence(BasePersistence[UserData, ChatData, BotData]):
             rows = (await session.exec(select(PtbUserData))).all()
         result: dict[int, UserData] = defaultdict(dict)
         result.update({row.user_id: dict(row.data) for row in rows})
+        for user_id, data in result.items():
+            self._remember("user", user_id, data)
         return result
 
     async def get_chat_data(self) -> dict[int, ChatData]:
@@ -58,6 +80,8 @@ class SqlPersistence(BasePersistence[UserData, ChatData, BotData]):
             rows = (await session.exec(select(PtbChatData))).all()
         result: dict[int, ChatData] = defaultdict(dict)
         result.update({row.chat_id: dict(row.data) for row in rows})
+        for chat_id, data in result.items():
+            self._remember("chat", chat_id, data)
         return result
 
     async def get_bot_data(self) -> BotData:
@@ -94,16 +118,22 @@ class SqlPersistence(BasePersistence[UserData, ChatData, BotData]):
             await session.commit()
 
     async def update_user_data(self, user_id: int, data: UserData) -> None:
-        """Save one person's data."""
+        """Save one person's data (if it changed)."""
+        if self._unchanged("user", user_id, data):
+            return
         async with self._sessions() as session:
             await session.merge(PtbUserData(user_id=user_id, data=data))
             await session.commit()
+        self._remember("user", user_id, data)
 
     async def update_chat_data(self, chat_id: int, data: ChatData) -> None:
-        """Save one chat's data."""
+        """Save one chat's data (if it changed)."""
+        if self._unchanged("chat", chat_id, data):
+            return
         async with self._sessions() as session:
             await session.merge(PtbChatData(chat_id=chat_id, data=data))
             await session.commit()
+        self._remember("chat", chat_id, data)
 
     async def update_bot_data(self, data: BotData) -> None:
         """Bot data is not persisted."""
@@ -113,12 +143,14 @@ class SqlPersistence(BasePersistence[UserData, ChatData, BotData]):
 
     async def drop_chat_data(self, chat_id: int) -> None:
         """Forget one chat's data."""
+        self._written.pop(("chat", chat_id), None)
         async with self._sessions() as session:
             await session.exec(delete(PtbChatData).where(PtbChatData.chat_id == chat_id))  # type: ignore[arg-type]
             await session.commit()
 
     async def drop_user_data(self, user_id: int) -> None:
         """Forget one person's data (used by /forget)."""
+        self._written.pop(("user", user_id), None)
         async with self._sessions() as session:
             await session.exec(delete(PtbUserData).where(PtbUserData.user_id == user_id))  # type: ignore[arg-type]
             await session.commit()

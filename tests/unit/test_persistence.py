@@ -29,3 +29,22 @@ async def test_user_data_and_conversations_survive_a_new_persistence(database_ur
         assert await second.get_conversations("registration") == {}
     finally:
         await engine.dispose()
+
+
+async def test_unchanged_data_is_not_written_again(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        persistence = SqlPersistence(session_factory(engine))
+        await persistence.update_user_data(5, {})  # nothing to store for a newcomer
+        assert 5 not in await SqlPersistence(session_factory(engine)).get_user_data()
+        await persistence.update_user_data(5, {"lang": "en"})
+        # Another writer changes the row behind this persistence's back; an identical update
+        # from this persistence is skipped, so the row keeps the other value.
+        other = SqlPersistence(session_factory(engine))
+        await other.update_user_data(5, {"lang": "th"})
+        await persistence.update_user_data(5, {"lang": "en"})
+        assert (await other.get_user_data())[5] == {"lang": "th"}
+        await persistence.update_user_data(5, {"lang": "en", "x": 1})
+        assert (await other.get_user_data())[5] == {"lang": "en", "x": 1}
+    finally:
+        await engine.dispose()
