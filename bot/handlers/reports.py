@@ -22,7 +22,7 @@ from bot.handlers.common import current_access, current_person, reply_domain_err
 from bot.handlers.updates import message_of, query_of, user_of
 from bot.i18n import Translator
 from bot.i18n.dates import format_date, format_time
-from bot.render.chart import ChartData, render_headcount_chart
+from bot.render.chart_data import ChartData
 from bot.services import exports
 from bot.services import headcount as counting
 from bot.services.errors import DomainError
@@ -387,6 +387,9 @@ async def chart_pressed(update: Update, context: AsaContext) -> None:
     await query.answer(context.t("report.chart.drawing"))
     data = chart_data(result, context.t, context.settings.tz, zone_names(context))
     # Rendering takes a few hundred milliseconds of CPU: keep the event loop free meanwhile.
+    # matplotlib costs about 40 MiB; load it on the first chart, not at start-up.
+    from bot.render.chart import render_headcount_chart
+
     png = await asyncio.to_thread(render_headcount_chart, data)
     await context.bot.send_photo(
         chat_id=user_of(update).id,

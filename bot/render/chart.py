@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +21,10 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from bot.render.chart_data import ChartData
+
+__all__ = ["ChartData", "render_headcount_chart"]
+
 # Latin letters and digits fall back to DejaVu Sans, which matplotlib always ships.
 FALLBACK_FAMILY = "DejaVu Sans"
 BAR_COLOURS = ("#1f6f8b", "#e07a5f", "#81b29a", "#f2cc8f", "#3d405b", "#9c6644")
@@ -29,20 +32,6 @@ BAR_COLOURS = ("#1f6f8b", "#e07a5f", "#81b29a", "#f2cc8f", "#3d405b", "#9c6644")
 
 class ThaiFontMissing(RuntimeError):
     """The Thai font package is installed without its font file."""
-
-
-@dataclass(frozen=True)
-class ChartData:
-    """What the chart shows, already in the reader's words."""
-
-    title: str
-    groups_title: str
-    groups: Sequence[tuple[str, int]]
-    zones_title: str
-    zones: Sequence[tuple[str, int]]
-    arrivals_title: str
-    arrivals: Sequence[tuple[str, int]]
-    empty_text: str
 
 
 def thai_font_path() -> Path:

@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -180,6 +178,9 @@ class _Writers:
         self.title = title
         self.text = io.StringIO()
         self.csv = csv.writer(self.text)
+        # openpyxl is loaded on the first export, not at start-up (it costs about 17 MiB).
+        from openpyxl import Workbook
+
         self.book = Workbook(write_only=True)
         self.sheet = self.book.create_sheet(_sheet_name(sheet_title))
         self.rows = 0
@@ -199,6 +200,8 @@ class _Writers:
         """A workbook cell: text as it is, a time as a local date-time cell."""
         if not isinstance(value, datetime):
             return value
+        from openpyxl.cell import WriteOnlyCell
+
         cell = WriteOnlyCell(self.sheet, value=to_local(value, self.labels.tz).replace(tzinfo=None))
         cell.number_format = self.labels.t("report.export.date_format")
         return cell
