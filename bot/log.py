@@ -37,3 +37,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-telegram-bot's DEBUG lines carry whole updates and API calls (names, phone
+    # numbers, message texts, and the Bot API URL with the token): never below INFO.
+    logging.getLogger("telegram").setLevel(max(level, logging.INFO))

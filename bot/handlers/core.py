@@ -89,8 +89,20 @@ async def people_set_language(context: AsaContext, lang: str) -> None:
 
 
 async def help_command(update: Update, context: AsaContext) -> None:
-    """What this person can do."""
-    await message_of(update).reply_text(context.t("help.everyone"))
+    """The commands this person's roles allow, and only those."""
+    # Imported here so this module's imports stay as the other families left them.
+    from bot.handlers import menus
+    from bot.handlers.common import current_access, current_person
+
+    async with context.sessions() as session:
+        person = await current_person(update, session)
+        access = await current_access(update, context, session, person)
+    commands = menus.visible_commands(
+        access,
+        registered=person is not None,
+        available=menus.available_commands(context.application),
+    )
+    await message_of(update).reply_text(menus.help_text(context.t, commands))
 
 
 async def cancel_command(update: Update, context: AsaContext) -> None:
@@ -126,7 +138,6 @@ def register(application: AsaApplication) -> None:
             CommandHandler("lang", lang_command),
             CallbackQueryHandler(lang_chosen, pattern=f"^{LANG_CALLBACK_PREFIX}"),
             CommandHandler("help", help_command),
-            CommandHandler("cancel", cancel_command),
         ],
         group=GROUP_MAIN,
     )
@@ -136,6 +147,9 @@ def register_fallbacks(application: AsaApplication) -> None:
     """Last in the main group, so they answer only what no other handler took."""
     application.add_handlers(
         [
+            # Here, not with the core commands: a conversation's own /cancel (registered
+            # later in the same group) must win while that conversation is in progress.
+            CommandHandler("cancel", cancel_command),
             MessageHandler(filters.COMMAND, unknown_command),
             MessageHandler(filters.ALL, anything_else),
             CallbackQueryHandler(stale_button),
