@@ -606,6 +606,16 @@ async def reschedule_pressed(update: Update, context: AsaContext) -> str | int:
     if announcement_id is None or not access.can(Capability.BROADCAST):
         await query.answer(context.t("error.stale_button"))
         return ConversationHandler.END
+    try:
+        async with context.sessions() as session:
+            # Ask for a time only if the answer could be used: the author (or an organiser),
+            # and only while it has not started.
+            await announcements.check_editable(
+                session=session, access=access, announcement_id=announcement_id
+            )
+    except DomainError as error:
+        await reply_domain_error(update, context, error)
+        return ConversationHandler.END
     if context.user_data is not None:
         context.user_data[RESCHEDULE_KEY] = announcement_id
     await query.answer()

@@ -15,7 +15,9 @@ from telegram.ext import (
 
 from bot.context import AsaApplication, AsaContext
 from bot.handlers import GROUP_GUARDS, GROUP_MAIN
-from bot.handlers.updates import message_of, query_of
+from bot.handlers.common import current_access
+from bot.handlers.menus import refresh_menu
+from bot.handlers.updates import message_of, query_of, user_of
 from bot.i18n import LANGUAGES, translator
 from bot.services import people
 
@@ -70,22 +72,28 @@ async def lang_chosen(update: Update, context: AsaContext) -> None:
         await query.answer(context.t("error.stale_button"))
         return
     context.set_lang(lang)
-    await people_set_language(context, lang)
+    await people_set_language(update, context, lang)
     await query.answer()
     await query.edit_message_text(context.t("lang.changed"))
 
 
-async def people_set_language(context: AsaContext, lang: str) -> None:
-    """Store the language on the person too, so broadcasts reach them in it."""
-    user_id = context._user_id
-    if user_id is None:
-        return
+async def people_set_language(update: Update, context: AsaContext, lang: str) -> None:
+    """Store the language on the person (broadcasts reach them in it) and redo their menu."""
+    user = user_of(update)
     async with context.sessions() as session:
-        person = await people.by_telegram_id(session=session, telegram_id=user_id)
+        person = await people.by_telegram_id(session=session, telegram_id=user.id)
         if person is not None:
             person.language = lang
             session.add(person)
             await session.commit()
+        access = await current_access(update, context, session, person)
+    await refresh_menu(
+        context.application,
+        chat_id=user.id,
+        access=access,
+        registered=person is not None,
+        lang=lang,
+    )
 
 
 async def help_command(update: Update, context: AsaContext) -> None:

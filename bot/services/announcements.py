@@ -234,6 +234,16 @@ async def _editable(*, session: AsyncSession, access: Access, announcement_id: i
     return announcement
 
 
+async def check_editable(
+    *, session: AsyncSession, access: Access, announcement_id: int
+) -> Announcement:
+    """The announcement, if this person may still cancel or move it; else a DomainError."""
+    announcement = await _editable(session=session, access=access, announcement_id=announcement_id)
+    if announcement.status != AnnouncementStatus.SCHEDULED:
+        raise AlreadyStarted()
+    return announcement
+
+
 async def cancel(
     *, session: AsyncSession, access: Access, announcement_id: int, now: datetime
 ) -> Announcement:

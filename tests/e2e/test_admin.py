@@ -16,6 +16,7 @@ from tests.e2e.test_admin_support import (
     menu_of,
     register,
     running_world,
+    wait_until,
 )
 from tests.fake_telegram import FakeTelegram
 
@@ -333,3 +334,21 @@ async def test_a_long_role_list_is_split_under_telegrams_limit(world: World) -> 
     assert all(len(chunk) <= 4096 for chunk in chunks)
     listed = "\n".join(chunks)
     assert all(f"คนที่ {n:03d}" in listed for n in range(150))
+
+
+async def test_a_language_change_redoes_the_persons_own_menu(world: World) -> None:
+    admin = world.admin
+    before = world.telegram.commands_for({"type": "chat", "chat_id": admin.chat_id})
+    assert before is not None
+    await admin.send("/lang")
+    await admin.press("English", message=await admin.next_reply())
+    await admin.wait_for_answer()
+
+    def english_menu() -> bool:
+        menu = world.telegram.commands_for({"type": "chat", "chat_id": admin.chat_id}) or []
+        return menu != before and {"grant", "audit"} <= {c["command"] for c in menu}
+
+    await wait_until(english_menu)
+    menu = world.telegram.commands_for({"type": "chat", "chat_id": admin.chat_id}) or []
+    descriptions = {c["command"]: c["description"] for c in menu}
+    assert descriptions["help"].isascii()

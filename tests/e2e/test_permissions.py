@@ -75,9 +75,9 @@ BUTTONS: dict[str, set[str]] = {
     "sm:{event}": COORD_UP,
     "ex:{event}": ORG_UP,
     "ann:c:{announcement}": ORG_UP,
-    # Asks for the new time of any broadcaster; the service refuses a coordinator who is not
-    # the author when the time comes (test_rescheduling_someone_elses_announcement below).
-    "ann:r:{announcement}": COORD_UP,
+    # Like cancelling: the author (here an organiser) or any organiser, refused at the press;
+    # see test_rescheduling_someone_elses_announcement_changes_nothing below.
+    "ann:r:{announcement}": ORG_UP,
     # Outside its conversation an admin button does nothing, for anyone.
     "adm:r:admin": set(),
     "adm:z:3": set(),
@@ -303,11 +303,14 @@ async def test_rescheduling_someone_elses_announcement_changes_nothing(world: Wo
     _, announcement_id = await make_records(world, author)
     await coordinator.send("/help")
     await coordinator.next_reply()
+    before = len(coordinator.messages)
     await coordinator.press_data(f"ann:r:{announcement_id}", message=coordinator.messages[0])
-    await coordinator.next_reply()
+    answer = await coordinator.wait_for_answer()
+    # Refused at the press: no question is asked whose answer could never be used.
+    assert answer["text"] == translator("th")("error.not_allowed")
     await coordinator.send("22/7/2570 09.00")
-    refused = await coordinator.next_reply()
-    assert refused.text == translator("th")("error.not_allowed")
+    await coordinator.next_reply()
+    assert len(coordinator.messages) == before + 1
     async with world.sessions() as session:
         announcement = await session.get(Announcement, announcement_id)
         assert announcement is not None
