@@ -20,7 +20,7 @@ from tests.e2e.test_admin_support import (
 )
 from tests.fake_telegram import FakeTelegram
 
-NOT_ALLOWED_TH = "คุณไม่มีสิทธิ์ทำรายการนี้ครับ"
+NOT_ALLOWED_TH = "ท่านไม่มีสิทธิ์ทำรายการนี้"
 STALE_TH = "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
 
 
@@ -39,7 +39,7 @@ async def test_admin_grants_staff_by_phone_and_the_person_is_told(world: World) 
     done = await world.admin.next_reply()
     assert done.text == "เรียบร้อย: สมชาย ใจดี (@somchai) #1 ได้รับบทบาทเจ้าหน้าที่แล้ว"
     told = await somchai.next_reply()
-    assert "ผู้ดูแลระบบได้มอบบทบาทเจ้าหน้าที่ให้คุณแล้ว" in (told.text or "")
+    assert "ผู้ดูแลระบบได้มอบบทบาทเจ้าหน้าที่ให้ท่านแล้ว" in (told.text or "")
 
     access = await access_of(world, person)
     assert access.roles == {Role.STAFF}

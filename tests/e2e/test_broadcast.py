@@ -253,9 +253,9 @@ async def test_people_without_the_right_are_refused(
 ) -> None:
     user, _ = await registered(bot, telegram, role=role)
     await user.send("/broadcast")
-    assert (await user.next_reply()).text == "คุณไม่มีสิทธิ์ทำรายการนี้ครับ"
+    assert (await user.next_reply()).text == "ท่านไม่มีสิทธิ์ทำรายการนี้"
     await user.send("/announcements")
-    assert (await user.next_reply()).text == "คุณไม่มีสิทธิ์ทำรายการนี้ครับ"
+    assert (await user.next_reply()).text == "ท่านไม่มีสิทธิ์ทำรายการนี้"
 
 
 async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(

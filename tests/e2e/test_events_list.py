@@ -85,7 +85,7 @@ async def test_waiting_list_moves_up_and_the_person_is_told(
     await first.press("ลงทะเบียนเข้าร่วม", message=card)
     assert (await first.wait_for_answer())["text"] == "ลงทะเบียนแล้ว"
     await first.wait_for_edit(card)
-    assert "คุณลงทะเบียนแล้ว" in card.shown_text
+    assert "ท่านลงทะเบียนแล้ว" in card.shown_text
     assert card.button_texts == ["ยกเลิกการลงทะเบียน"]
 
     other = await card_of(second, event)

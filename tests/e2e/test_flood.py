@@ -11,8 +11,8 @@ from bot.handlers.guards import FLOOD_KEY, FloodGate, Verdict
 from tests.e2e.test_admin_support import World, running_world, wait_until
 from tests.fake_telegram import FakeTelegram
 
-SLOW_DOWN_TH = "คุณส่งข้อความเร็วเกินไป กรุณารอสักครู่ แล้วระบบจะตอบกลับอีกครั้ง"
-NOT_UNDERSTOOD_TH = "ขออภัย ไม่เข้าใจข้อความนี้ครับ พิมพ์ /help เพื่อดูสิ่งที่ทำได้"
+SLOW_DOWN_TH = "ท่านส่งข้อความเร็วเกินไป กรุณารอสักครู่ แล้วระบบจะตอบกลับอีกครั้ง"
+NOT_UNDERSTOOD_TH = "ขออภัย ไม่เข้าใจข้อความนี้ พิมพ์ /help เพื่อดูสิ่งที่ทำได้"
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 

@@ -82,7 +82,7 @@ async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
     await thai.press("ไปแน่นอน", message=reminder)
     assert (await thai.wait_for_answer())["text"].startswith("ขอบคุณ")
     await thai.wait_for_edit(reminder)
-    assert (reminder.text or "").endswith("ขอบคุณ บันทึกแล้วว่าคุณจะมาร่วม")
+    assert (reminder.text or "").endswith("ขอบคุณ บันทึกแล้วว่าท่านจะมาร่วม")
 
     await english.press("I can't come", message=in_english)
     assert "cancelled" in (await english.wait_for_answer())["text"]
@@ -116,7 +116,7 @@ async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
     texts = [m.text or "" for m in thai.messages[1:]]
     assert not any("จะเริ่มกิจกรรม" in text for text in texts)
     assert any(text.startswith(f'เปิดเช็กอินกิจกรรม "{TITLE}"') for text in texts)
-    assert any("ยังไม่พบการเช็กอินของคุณ" in text for text in texts)
+    assert any("ยังไม่พบการเช็กอินของท่าน" in text for text in texts)
     assert telegram.count_to(english.chat_id) == 1  # cancelled: nothing more
     listing = await coordinator.next_reply()
     assert "(2 คน)" in (listing.text or "")
