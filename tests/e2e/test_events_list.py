@@ -159,7 +159,7 @@ async def test_organiser_edits_an_event_from_the_list(
 
 
 def shown_code(message: SentMessage) -> str:
-    """The code in a "รหัสเช็กอิน: XXXXXX" message."""
+    """The six-character check-in code shown after "รหัสเช็กอิน:" in a message."""
     found = re.search(r"รหัสเช็กอิน: ([A-Z0-9]{6})", message.shown_text)
     assert found is not None, message.shown_text
     return found.group(1)

@@ -379,8 +379,9 @@ async def test_unknown_chat_method_and_token(tg: FakeTelegram, bot: Bot) -> None
     with pytest.raises(EndPointNotFound):
         await bot.do_api_request("noSuchMethod")
     with pytest.raises(InvalidToken):
+        # Entering initialises the bot with getMe, which the fake refuses for an unknown token.
         async with Bot("1:" + "x" * 35, base_url=tg.base_url):
-            pass  # initialising calls getMe, which fails
+            raise AssertionError("getMe should have been refused")
     assert [c.status for c in tg.calls[-3:]] == [400, 404, 401]
 
 
