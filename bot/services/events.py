@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
@@ -230,6 +231,27 @@ async def registration_of(
 # Creating and changing events (organisers and admins)
 
 
+def _audit(
+    *,
+    session: AsyncSession,
+    access: Access,
+    action: str,
+    event: Event,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a privileged act on an event, in the same transaction as the act."""
+    audit.record(
+        session=session,
+        actor_id=access.person_id,
+        action=action,
+        at=now,
+        target_type="event",
+        target_id=event.id,
+        detail=detail,
+    )
+
+
 async def create_event(
     *, session: AsyncSession, access: Access, fields: EventFields, now: datetime
 ) -> Event:
@@ -261,14 +283,7 @@ async def create_event(
             # Another event already has this code or token: draw again.
             await session.rollback()
             continue
-        audit.record(
-            session=session,
-            actor_id=access.person_id,
-            action="event.create",
-            at=now,
-            target_type="event",
-            target_id=event.id,
-        )
+        _audit(session=session, access=access, action="event.create", event=event, now=now)
         await session.commit()
         return event
     raise RuntimeError("could not draw a unique event code")
@@ -290,14 +305,7 @@ async def update_event(
     event.radius_m, event.capacity = fields.radius_m, fields.capacity
     event.updated_at = now
     session.add(event)
-    audit.record(
-        session=session,
-        actor_id=access.person_id,
-        action="event.update",
-        at=now,
-        target_type="event",
-        target_id=event.id,
-    )
+    _audit(session=session, access=access, action="event.update", event=event, now=now)
     promoted = await _fill_free_places(session=session, event=event, now=now)
     await session.commit()
     return event, promoted
@@ -316,13 +324,12 @@ async def set_checkin_override(
     event.checkin_override = override
     event.updated_at = now
     session.add(event)
-    audit.record(
+    _audit(
         session=session,
-        actor_id=access.person_id,
+        access=access,
         action=f"event.checkin_{override or 'auto'}",
-        at=now,
-        target_type="event",
-        target_id=event.id,
+        event=event,
+        now=now,
     )
     await session.commit()
     return event
@@ -347,14 +354,7 @@ async def rotate_code(
             await session.rollback()
             event = await get_event(session=session, event_id=event_id, lock=True)
             continue
-        audit.record(
-            session=session,
-            actor_id=access.person_id,
-            action="event.rotate_code",
-            at=now,
-            target_type="event",
-            target_id=event.id,
-        )
+        _audit(session=session, access=access, action="event.rotate_code", event=event, now=now)
         await session.commit()
         return event
     raise RuntimeError("could not draw a unique event code")
@@ -374,13 +374,12 @@ async def set_auto_rotation(
     event.code_rotated_at = now
     event.updated_at = now
     session.add(event)
-    audit.record(
+    _audit(
         session=session,
-        actor_id=access.person_id,
+        access=access,
         action="event.auto_rotate",
-        at=now,
-        target_type="event",
-        target_id=event.id,
+        event=event,
+        now=now,
         detail={"seconds": seconds},
     )
     await session.commit()
@@ -398,13 +397,12 @@ async def set_checkout(
     event.checkout_enabled = enabled
     event.updated_at = now
     session.add(event)
-    audit.record(
+    _audit(
         session=session,
-        actor_id=access.person_id,
+        access=access,
         action="event.checkout_on" if enabled else "event.checkout_off",
-        at=now,
-        target_type="event",
-        target_id=event.id,
+        event=event,
+        now=now,
     )
     await session.commit()
     return event
@@ -421,14 +419,7 @@ async def cancel_event(
     event.status = EventStatus.CANCELLED
     event.updated_at = now
     session.add(event)
-    audit.record(
-        session=session,
-        actor_id=access.person_id,
-        action="event.cancel",
-        at=now,
-        target_type="event",
-        target_id=event.id,
-    )
+    _audit(session=session, access=access, action="event.cancel", event=event, now=now)
     statement = (
         select(Person.id, Person.telegram_id, Person.language)
         .join(Registration, col(Registration.person_id) == col(Person.id))
