@@ -38,11 +38,6 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    """True for the embedded SQLite database."""
-    return engine.dialect.name == "sqlite"
-
-
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine with the settings each database needs."""
     parsed = parse_url(url)

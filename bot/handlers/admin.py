@@ -35,7 +35,7 @@ from telegram.ext import (
 
 from bot.context import AsaApplication, AsaContext
 from bot.handlers import GROUP_MAIN, menus
-from bot.handlers.common import current_access, current_person
+from bot.handlers.common import sender_access
 from bot.handlers.updates import message_of, query_of
 from bot.i18n import Translator, translator
 from bot.i18n.dates import format_datetime
@@ -396,7 +396,7 @@ async def _execute(update: Update, context: AsaContext, draft: Draft) -> str | i
         return _end(context)
     message = message_of(update)
     async with context.sessions() as session:
-        actor = await _access(update, context, session)
+        actor = await sender_access(update, context, session)
         try:
             target = await roles.find_person(
                 session=session,
@@ -507,7 +507,7 @@ async def roles_command(update: Update, context: AsaContext) -> None:
     """Who holds which role."""
     message = message_of(update)
     async with context.sessions() as session:
-        actor = await _access(update, context, session)
+        actor = await sender_access(update, context, session)
         try:
             holders = await roles.list_roles(
                 session=session, actor=actor, config_admins=context.settings.bot.admins
@@ -531,7 +531,7 @@ async def audit_command(update: Update, context: AsaContext) -> None:
         return
     limit = int(args[0]) if args else audit.DEFAULT_LATEST
     async with context.sessions() as session:
-        actor = await _access(update, context, session)
+        actor = await sender_access(update, context, session)
         try:
             entries = await audit.latest(session=session, access=actor, limit=limit)
         except NotAllowed as error:
@@ -617,16 +617,10 @@ def split_message(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _access(update: Update, context: AsaContext, session: AsyncSession) -> Access:
-    """The sender's current access."""
-    person = await current_person(update, session)
-    return await current_access(update, context, session, person)
-
-
 async def _refused(update: Update, context: AsaContext) -> bool:
     """Tell a non-admin no (as a message or a button answer); True when refused."""
     async with context.sessions() as session:
-        actor = await _access(update, context, session)
+        actor = await sender_access(update, context, session)
     if actor.can(Capability.MANAGE_ROLES):
         return False
     text = context.t("error.not_allowed")

@@ -26,8 +26,8 @@ from telegram.warnings import PTBUserWarning
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import reminders, scheduler
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import current_access, current_person, reply_domain_error
-from bot.handlers.updates import message_of, query_of, user_of
+from bot.handlers.common import reply_domain_error, sender_access
+from bot.handlers.updates import message_of, query_of, trailing_id, user_of
 from bot.i18n import Translator, translator
 from bot.i18n.dates import DateParseError, format_datetime, parse_datetime
 from bot.services import announcements, audiences
@@ -79,8 +79,7 @@ def _forget(context: AsaContext) -> None:
 async def _access(update: Update, context: AsaContext) -> Access:
     """What the sender may do, freshly read."""
     async with context.sessions() as session:
-        person = await current_person(update, session)
-        return await current_access(update, context, session, person)
+        return await sender_access(update, context, session)
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton:
@@ -567,16 +566,10 @@ async def _summary_text(context: AsaContext, summary: announcements.Summary) -> 
     )
 
 
-def _announcement_id(data: str) -> int | None:
-    """The id at the end of "ann:c:12"."""
-    tail = data.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() and len(tail) < 12 else None
-
-
 async def cancel_pressed(update: Update, context: AsaContext) -> None:
     """Cancel a scheduled announcement (the service checks who and whether it started)."""
     query, data = query_of(update)
-    announcement_id = _announcement_id(data)
+    announcement_id = trailing_id(data)
     if announcement_id is None:
         await query.answer(context.t("error.stale_button"))
         return
@@ -601,7 +594,7 @@ async def cancel_pressed(update: Update, context: AsaContext) -> None:
 async def reschedule_pressed(update: Update, context: AsaContext) -> str | int:
     """Ask for the new time of a scheduled announcement."""
     query, data = query_of(update)
-    announcement_id = _announcement_id(data)
+    announcement_id = trailing_id(data)
     access = await _access(update, context)
     if announcement_id is None or not access.can(Capability.BROADCAST):
         await query.answer(context.t("error.stale_button"))

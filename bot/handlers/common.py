@@ -34,6 +34,12 @@ async def current_access(
     )
 
 
+async def sender_access(update: Update, context: AsaContext, session: AsyncSession) -> Access:
+    """What the sender of this update may do."""
+    person = await current_person(update, session)
+    return await current_access(update, context, session, person)
+
+
 async def reply_domain_error(update: Update, context: AsaContext, error: DomainError) -> None:
     """Say, in the person's language, why a rule refused."""
     text = context.t(error.key, **error.values)

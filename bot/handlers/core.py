@@ -81,11 +81,7 @@ async def people_set_language(update: Update, context: AsaContext, lang: str) ->
     """Store the language on the person (broadcasts reach them in it) and redo their menu."""
     user = user_of(update)
     async with context.sessions() as session:
-        person = await people.by_telegram_id(session=session, telegram_id=user.id)
-        if person is not None:
-            person.language = lang
-            session.add(person)
-            await session.commit()
+        person = await people.set_language(session=session, telegram_id=user.id, lang=lang)
         access = await current_access(update, context, session, person)
     await refresh_menu(
         context.application,

@@ -28,7 +28,7 @@ from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler as reminder_alarms
 from bot.handlers import GROUP_MAIN, checkin
 from bot.handlers.common import current_access, current_person, reply_domain_error
-from bot.handlers.updates import message_of, query_of
+from bot.handlers.updates import message_of, query_of, trailing_id
 from bot.i18n import translator
 from bot.i18n.dates import (
     DateParseError,
@@ -487,7 +487,7 @@ async def reask(update: Update, context: AsaContext) -> str:
 async def edit_existing(update: Update, context: AsaContext) -> str | int:
     """An organiser's "edit" button on /events: the event as a draft, at the summary."""
     query, data = query_of(update)
-    event_id = _event_id(data)
+    event_id = trailing_id(data)
     async with context.sessions() as session:
         person = await current_person(update, session)
         access = await current_access(update, context, session, person)
@@ -549,12 +549,6 @@ async def send_event_codes(
 
 # ---------------------------------------------------------------------------------------------
 # /events and its buttons
-
-
-def _event_id(data: str) -> int | None:
-    """The event id at the end of "ev:<action>:<id>"."""
-    tail = data.rsplit(":", 1)[-1]
-    return int(tail) if tail.isdigit() and len(tail) < 12 else None
 
 
 async def _card(
@@ -687,7 +681,7 @@ async def _refresh_card(update: Update, context: AsaContext, event_id: int) -> N
 async def rsvp_pressed(update: Update, context: AsaContext) -> None:
     """Register for an event (or join its waiting list)."""
     query, data = query_of(update)
-    event_id = _event_id(data)
+    event_id = trailing_id(data)
     if event_id is None:
         await query.answer(context.t("error.stale_button"))
         return
@@ -716,7 +710,7 @@ async def rsvp_pressed(update: Update, context: AsaContext) -> None:
 async def unrsvp_pressed(update: Update, context: AsaContext) -> None:
     """Withdraw; the first on the waiting list moves up and is told."""
     query, data = query_of(update)
-    event_id = _event_id(data)
+    event_id = trailing_id(data)
     if event_id is None:
         await query.answer(context.t("error.stale_button"))
         return
@@ -765,7 +759,7 @@ async def _tell_promoted(context: AsaContext, promoted: list[Recipient], event: 
 async def manage_pressed(update: Update, context: AsaContext) -> None:
     """Organisers' buttons: open/close check-in, rotate, auto-rotate, check-out, show code."""
     query, data = query_of(update)
-    event_id = _event_id(data)
+    event_id = trailing_id(data)
     action = data.split(":")[1] if data.count(":") == 2 else ""
     if event_id is None:
         await query.answer(context.t("error.stale_button"))
@@ -828,7 +822,7 @@ async def _manage(
 async def cancel_pressed(update: Update, context: AsaContext) -> None:
     """Ask before cancelling an event."""
     query, data = query_of(update)
-    event_id = _event_id(data)
+    event_id = trailing_id(data)
     async with context.sessions() as session:
         person = await current_person(update, session)
         access = await current_access(update, context, session, person)
@@ -854,7 +848,7 @@ async def cancel_pressed(update: Update, context: AsaContext) -> None:
 async def cancel_confirmed(update: Update, context: AsaContext) -> None:
     """Cancel the event and tell everyone who registered or was waiting."""
     query, data = query_of(update)
-    event_id = _event_id(data) or 0
+    event_id = trailing_id(data) or 0
     async with context.sessions() as session:
         person = await current_person(update, session)
         access = await current_access(update, context, session, person)
@@ -877,7 +871,7 @@ async def keep_pressed(update: Update, context: AsaContext) -> None:
     """Changed their mind: the card comes back."""
     query, data = query_of(update)
     await query.answer()
-    await _refresh_card(update, context, _event_id(data) or 0)
+    await _refresh_card(update, context, trailing_id(data) or 0)
 
 
 # ---------------------------------------------------------------------------------------------

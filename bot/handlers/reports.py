@@ -18,7 +18,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import AsaApplication, AsaContext
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import current_access, current_person, reply_domain_error
+from bot.handlers.common import reply_domain_error, sender_access
 from bot.handlers.updates import message_of, query_of, user_of
 from bot.i18n import Translator
 from bot.i18n.dates import format_date, format_time
@@ -294,16 +294,10 @@ async def _choose_event(
         return None
 
 
-async def _access(update: Update, context: AsaContext, session: AsyncSession) -> Access:
-    """What the sender may do."""
-    person = await current_person(update, session)
-    return await current_access(update, context, session, person)
-
-
 async def headcount_command(update: Update, context: AsaContext) -> None:
     """/headcount [event]: the live headcount, with refresh and chart buttons."""
     async with context.sessions() as session:
-        access = await _access(update, context, session)
+        access = await sender_access(update, context, session)
         try:
             access.require(Capability.VIEW_HEADCOUNT)
             event = await _choose_event(update, context, session, PICK_HEADCOUNT)
@@ -329,7 +323,7 @@ async def _pressed_headcount(update: Update, context: AsaContext, prefix: str) -
     """The headcount a button asks for, re-checking the presser's permission now."""
     _, data = query_of(update)
     async with context.sessions() as session:
-        access = await _access(update, context, session)
+        access = await sender_access(update, context, session)
         try:
             return await counting.headcount(
                 session=session, access=access, event_id=_event_id(data, prefix)
@@ -409,7 +403,7 @@ async def _summary_for(
     update: Update, context: AsaContext, session: AsyncSession, event_id: int
 ) -> str:
     """The press-release paragraph for an event, within the sender's reach."""
-    access = await _access(update, context, session)
+    access = await sender_access(update, context, session)
     result = await counting.headcount(session=session, access=access, event_id=event_id)
     return summary_text(
         result=result, t=context.t, tz=context.settings.tz, zone_names=zone_names(context)
@@ -420,7 +414,7 @@ async def summary_command(update: Update, context: AsaContext) -> None:
     """/summary [event]: a paragraph ready to paste into a press release."""
     async with context.sessions() as session:
         try:
-            (await _access(update, context, session)).require(Capability.VIEW_HEADCOUNT)
+            (await sender_access(update, context, session)).require(Capability.VIEW_HEADCOUNT)
             event = await _choose_event(update, context, session, PICK_SUMMARY)
             if event is None or event.id is None:
                 return
@@ -480,7 +474,7 @@ async def export_command(update: Update, context: AsaContext) -> None:
     """/export [event | volunteers]: attendees (or the volunteer roster) as CSV and XLSX."""
     argument = " ".join(context.args or []).strip().lower()
     async with context.sessions() as session:
-        access = await _access(update, context, session)
+        access = await sender_access(update, context, session)
         try:
             access.require(Capability.EXPORT)
             if argument in VOLUNTEER_KEYWORDS:
@@ -508,7 +502,7 @@ async def export_picked(update: Update, context: AsaContext) -> None:
     """An event chosen from the list: send its export."""
     query, data = query_of(update)
     async with context.sessions() as session:
-        access = await _access(update, context, session)
+        access = await sender_access(update, context, session)
         try:
             files, caption = await _export_event(
                 update, context, session, access, _event_id(data, PICK_EXPORT)

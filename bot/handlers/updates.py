@@ -23,6 +23,12 @@ def user_of(update: Update) -> User:
     return update.effective_user
 
 
+def trailing_id(data: str) -> int | None:
+    """The record id at the end of button data such as "ev:open:12"; None if it is not one."""
+    tail = data.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() and len(tail) < 12 else None
+
+
 def query_of(update: Update) -> tuple[CallbackQuery, str]:
     """The pressed button and its data."""
     query = update.callback_query

@@ -44,3 +44,14 @@ async def touch(*, session: AsyncSession, telegram_id: int, now: datetime) -> Pe
     session.add(person)
     await session.commit()
     return person
+
+
+async def set_language(*, session: AsyncSession, telegram_id: int, lang: str) -> Person | None:
+    """Remember a registered person's language, so notices reach them in it."""
+    person = await by_telegram_id(session=session, telegram_id=telegram_id)
+    if person is None:
+        return None
+    person.language = lang
+    session.add(person)
+    await session.commit()
+    return person

@@ -277,9 +277,7 @@ async def grant(
         at=now,
         target_type="person",
         target_id=person_id,
-        detail={"role": role.value, "zones": sorted(new_zones)}
-        if new_zones
-        else {"role": role.value},
+        detail=_detail(role, frozenset(new_zones)),
     )
     await _commit_or_already_held(session)
     return RoleChange(

@@ -304,6 +304,8 @@ async def test_checkout_records_leaving_time(bot: BotHarness, telegram: FakeTele
     assert "เช็กเอาต์" in await say(chat, "/checkout")
     [row] = await checkins_of(bot)
     assert row.checked_out_at is not None
+    stayed = row.checked_out_at - row.checked_in_at
+    assert timedelta(hours=2) <= stayed < timedelta(hours=2, minutes=1)
     assert "แล้วเมื่อ" in await say(chat, "/checkout")
 
 

@@ -224,8 +224,14 @@ async def test_forget_erases_personal_data_but_keeps_headcounts(
         assert "Somchai" not in str(audit[0].detail)
     await eventually(no_trace_of(bot, person.user_id))
 
+    sent_before = len(person.messages)
     await person.send("/mydata")
-    assert "/start" not in text_of(await person.next_reply())
+    assert "ยังไม่ได้ลงทะเบียน" in text_of(await person.next_reply())
+    await person.send("/help")
+    await person.next_reply()
+    # One answer to /mydata, one to /help: no document with the erased data in between.
+    assert len(person.messages) == sent_before + 2
+    assert all(message.kind != "document" for message in person.messages[sent_before:])
     # The person may register again, as someone new.
     await register_volunteer(person, TH)
     assert await people_count(bot) == 3

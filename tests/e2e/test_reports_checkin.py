@@ -46,10 +46,12 @@ async def test_351_people_check_in_and_the_headcount_adds_up(
     on_time, late = people[:-LATECOMERS], people[-LATECOMERS:]
 
     await asyncio.gather(*(person.send(f"/checkin {CODE}") for person in on_time))
-    await asyncio.gather(*(person.next_reply(timeout=90) for person in on_time))
+    arrived = await asyncio.gather(*(person.next_reply(timeout=90) for person in on_time))
+    assert all((reply.text or "").startswith("✅") for reply in arrived)
     # Ten of them try again with a different spelling: still one check-in each.
     await asyncio.gather(*(person.send("/checkin semk-7q") for person in on_time[:10]))
-    await asyncio.gather(*(person.next_reply(timeout=30) for person in on_time[:10]))
+    again = await asyncio.gather(*(person.next_reply(timeout=30) for person in on_time[:10]))
+    assert all((reply.text or "").startswith("เช็กอินแล้วเมื่อ") for reply in again)
 
     assert isinstance(bot.clock, FakeClock)
     bot.clock.advance(timedelta(minutes=50))

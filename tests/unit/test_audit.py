@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot.services import audit
+from bot.services import audit, privacy
 from bot.services.errors import NotAllowed
 from bot.services.roles import NOBODY, Access
 from storage.database import create_engine, session_factory
@@ -83,12 +83,18 @@ async def test_erasing_a_person_keeps_their_audit_entries(database_url: str) -> 
             await session.commit()
             audit.record(session=session, actor_id=actor.id, action="event.create", at=START)
             await session.commit()
-            actor.full_name = None
-            actor.phone = None
-            actor.erased_at = START
-            session.add(actor)
-            await session.commit()
-            [entry] = await audit.latest(session=session, access=access(Role.ADMIN))
-            assert entry.actor_id == actor.id
+            assert actor.id is not None
+            await privacy.erase_person(
+                session=session, person_id=actor.id, now=START, reason="forget"
+            )
+            entries = await audit.latest(session=session, access=access(Role.ADMIN))
+            # The earlier entry is still there, still naming the (now anonymous) person.
+            created = [entry for entry in entries if entry.action == "event.create"]
+            assert [entry.actor_id for entry in created] == [actor.id]
+            assert "person.erase" in [entry.action for entry in entries]
+            erased = await session.get(Person, actor.id)
+            assert erased is not None
+            assert erased.full_name is None
+            assert erased.phone is None
     finally:
         await engine.dispose()
