@@ -493,17 +493,30 @@ class Person:
         """Queue my_chat_member for a status change of the bot in this chat."""
         self.world.chats.setdefault(self.chat_id, self.chat)
         bot = self.world.bot_user
-        new_member: dict[str, Any] = {"status": new, "user": bot}
-        if new == "kicked":
-            new_member["until_date"] = 0
         payload = {
             "chat": self.chat,
             "from": self.user,
             "date": self.world.now(),
-            "old_chat_member": {"status": old, "user": bot},
-            "new_chat_member": new_member,
+            "old_chat_member": chat_member(bot, old),
+            "new_chat_member": chat_member(bot, new),
         }
         self.world.updates.push("my_chat_member", payload)
+
+
+def chat_member(user: dict[str, Any], status: str, *, until_date: int = 0) -> dict[str, Any]:
+    """A ChatMember object with exactly the fields Telegram sends for `status`.
+
+    As the Bot API server writes them: "kicked" always carries until_date (0: for ever),
+    "member" only when a subscription ends (until_date > 0), "left" nothing more. Other
+    statuses (creator, administrator, restricted) depend on the chat type and rights, and the
+    fake never emits them.
+    """
+    member: dict[str, Any] = {"user": user, "status": status}
+    if status == "kicked" or (status == "member" and until_date > 0):
+        member["until_date"] = until_date
+    elif status not in ("member", "left"):
+        raise ValueError(f"the fake does not emit chat members with status {status!r}")
+    return member
 
 
 def _find_button(message: SentMessage, wanted: str) -> dict[str, Any]:

@@ -226,6 +226,11 @@ class FakeTelegram:
         """Every message the bot sent to `chat_id`, in order."""
         return self.world.messages_to(chat_id)
 
+    @property
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """The updates the bot has not confirmed (or acknowledged) yet, oldest first."""
+        return self.world.updates.snapshot()
+
     def count_to(self, chat_id: int) -> int:
         """How many messages the bot sent to `chat_id`."""
         return len(self.messages_to(chat_id))

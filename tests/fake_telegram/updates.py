@@ -96,6 +96,10 @@ class UpdateQueue:
         self._updates = [u for u in self._updates if self._allows(u)]
         return self._updates[:limit]
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The updates not confirmed yet, oldest first (the queue's own dicts)."""
+        return list(self._updates)
+
     def has_deliverable(self) -> bool:
         """Whether a getUpdates call would return something now."""
         return any(self._allows(u) for u in self._updates)

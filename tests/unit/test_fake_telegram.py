@@ -43,6 +43,7 @@ from telegram.ext import (
 
 from tests.fake_telegram import TINY_PNG, FakeTelegram, Person, SentMessage
 from tests.fake_telegram.formatting import parse_formatted
+from tests.fake_telegram.testing import bot_fixture, tg_fixture  # noqa: F401 (fixtures)
 
 AnyApp = Application[Any, Any, Any, Any, Any, Any]
 
@@ -51,20 +52,6 @@ AnyApp = Application[Any, Any, Any, Any, Any, Any]
 def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     """PTB 22 warns when building RetryAfter unless opted in; warnings are errors here."""
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    """A running fake with flood control off, so only the tests about it see 429s."""
-    async with FakeTelegram(rate_limits=False) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    """A bare PTB Bot pointed at the fake."""
-    async with Bot(tg.token, base_url=tg.base_url, base_file_url=tg.base_file_url) as client:
-        yield client
 
 
 async def known_person(tg: FakeTelegram, bot: Bot) -> Person:
