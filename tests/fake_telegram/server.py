@@ -180,6 +180,14 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ fault injection
 
+    def push_raw_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Queue any update body, malformed ones included, for getUpdates or the webhook.
+
+        The fake adds an update_id (the next one) unless `payload` has one, which it then
+        keeps whatever it is; later updates get higher ids. Returns the queued update.
+        """
+        return self.world.updates.push_raw(payload)
+
     def block(self, chat_id: int) -> None:
         """From now on every call to this chat gets 403 "bot was blocked by the user"."""
         self.world.blocked.add(chat_id)

@@ -45,12 +45,13 @@ class World:
     settings: dict[str, Any] = field(default_factory=dict)
     webhook_url: str = ""
     messages_changed: Signal = field(default_factory=Signal)
-    updates_changed: Signal = field(default_factory=Signal)
+    updates_changed: Signal = field(default_factory=Signal)  # arrivals, poll and webhook changes
+    changed: Signal = field(default_factory=Signal)  # anything FakeTelegram.quiescent() reads
     _message_ids: dict[int, int] = field(default_factory=dict)
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
-        self.updates = UpdateQueue(self.updates_changed)
+        self.updates = UpdateQueue(self.updates_changed, self.changed)
 
     @staticmethod
     def now() -> int:

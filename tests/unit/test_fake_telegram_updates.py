@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from telegram import (
     Bot,
@@ -168,3 +169,61 @@ def test_chat_members_carry_telegrams_fields(
 def test_chat_member_refuses_statuses_the_fake_cannot_describe() -> None:
     with pytest.raises(ValueError, match="administrator"):
         chat_member({"id": 7, "is_bot": True, "first_name": "Bot"}, "administrator")
+
+
+# ------------------------------------------------------------------ raw updates
+
+
+async def raw_get_updates(tg: FakeTelegram, **params: Any) -> list[dict[str, Any]]:
+    """getUpdates without PTB's parsing, which malformed updates would break."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{tg.base_url}{tg.token}/getUpdates", json=params) as response,
+    ):
+        answer = await response.json()
+    assert answer["ok"], answer
+    result: list[dict[str, Any]] = answer["result"]
+    return result
+
+
+async def test_raw_updates_are_delivered_verbatim_with_an_update_id(tg: FakeTelegram) -> None:
+    person = tg.person()
+    await person.send("ก่อน")
+    broken = tg.push_raw_update({"message": {"text": "no chat, no date"}})
+    empty = tg.push_raw_update({})
+    await person.send("หลัง")
+
+    updates = await raw_get_updates(tg)
+    ids = [u["update_id"] for u in updates]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 4
+    assert updates[1] == broken == {"update_id": ids[1], "message": {"text": "no chat, no date"}}
+    assert updates[2] == empty == {"update_id": ids[2]}  # no kind: allowed whatever the filter
+    assert updates[3]["message"]["text"] == "หลัง"
+
+    assert await raw_get_updates(tg, offset=ids[2] + 1) == [updates[3]]  # confirmed by offset
+    assert tg.world.updates.pending == 1
+
+
+async def test_raw_updates_keep_their_own_update_id(tg: FakeTelegram) -> None:
+    tg.push_raw_update({"update_id": 900_000, "callback_query": {"id": "x"}})
+    tg.push_raw_update({"update_id": "not a number", "message": {}})
+    tg.push_raw_update({"update_id": 800_000, "edited_message": {}})
+    await tg.person().send("ต่อ")
+
+    updates = await raw_get_updates(tg)
+    assert [u["update_id"] for u in updates[:3]] == [800_000, 900_000, "not a number"]
+    # Later ids keep increasing past the highest one injected.
+    assert updates[3]["update_id"] > 900_001
+    # Confirming past the numeric ones forgets the unnumbered one, which was queued after.
+    assert await raw_get_updates(tg, offset=updates[3]["update_id"]) == [updates[3]]
+
+
+async def test_raw_updates_follow_the_subscription(tg: FakeTelegram) -> None:
+    tg.push_raw_update({"chat_member": {"broken": True}})  # not in Telegram's default set
+    assert tg.pending_updates == []
+    await raw_get_updates(tg, allowed_updates=["chat_member"])
+    kept = tg.push_raw_update({"chat_member": {"broken": True}})
+    assert await raw_get_updates(tg) == [kept]
+    await raw_get_updates(tg, allowed_updates=["message"])  # a new subscription drops it
+    assert tg.pending_updates == []
