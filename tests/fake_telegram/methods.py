@@ -94,6 +94,7 @@ class BotApi:
         self.bot_profile = bot_profile
         self._closing = closing
         self._poll_generation = 0
+        self.held_polls = 0  # getUpdates calls waiting for updates right now
         table: dict[str, Handler] = {
             "getMe": self.get_me,
             "logOut": self.ok,
@@ -322,12 +323,21 @@ class BotApi:
             return generation != self._poll_generation
 
         if timeout > 0:
-            await self.world.updates_changed.wait_until(
-                lambda: queue.has_deliverable() or superseded() or self._closing(), timeout
-            )
+            self._hold(1)
+            try:
+                await self.world.updates_changed.wait_until(
+                    lambda: queue.has_deliverable() or superseded() or self._closing(), timeout
+                )
+            finally:
+                self._hold(-1)
         if superseded():
             raise ApiError(409, _POLL_CONFLICT)
         return queue.take(limit)
+
+    def _hold(self, delta: int) -> None:
+        """Count long polls waiting for updates (they do not keep the fake busy)."""
+        self.held_polls += delta
+        self.world.changed.fire()
 
     async def set_webhook(self, params: Params) -> bool:
         """Remember a webhook; getUpdates then conflicts, as on Telegram."""

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .errors import ApiError, too_many_requests
 from .methods import LIMITED_METHODS, BotApi, command_scope_key
@@ -77,9 +78,8 @@ class FakeTelegram:
         )
         self._faults: list[_Fault] = []
         self._closing = asyncio.Event()
-        self._activity = Signal()
         self._last_activity = 0.0
-        self._busy = 0  # requests in flight, long polls excluded
+        self._in_flight = 0  # HTTP requests being served, held long polls included
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._user_ids = itertools.count(_FIRST_USER_ID)
@@ -91,7 +91,7 @@ class FakeTelegram:
     async def start(self) -> None:
         """Listen on an ephemeral loopback port."""
         self._closing.clear()
-        app = web.Application()
+        app = web.Application(middlewares=[self._count_requests])
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         # handler_cancellation: a request the client gave up on stops being served.
@@ -273,39 +273,62 @@ class FakeTelegram:
         """The chat actions ("typing", ...) sent to a chat."""
         return [action for target, action in self.world.chat_actions if target == chat_id]
 
+    # ------------------------------------------------------------------ settling
+
+    @property
+    def changed(self) -> Signal:
+        """Fired on every change quiescent() depends on: wait with `changed.wait_until(...)`."""
+        return self.world.changed
+
+    def quiescent(self) -> bool:
+        """True when nothing is pending or moving on the Telegram side.
+
+        That is: every update was confirmed by a later getUpdates offset (or, with a webhook,
+        acknowledged with a 2xx), and no HTTP request is being served except long polls
+        waiting for updates. It says nothing about work inside the bot: combine it with the
+        bot's own "nothing queued, nothing running" to know a test has settled.
+        """
+        return self.world.updates.pending == 0 and self._in_flight == self.api.held_polls
+
+    def _unsettled(self) -> str:
+        """Why quiescent() is False, for assertion messages."""
+        return (
+            f"{self.world.updates.pending} update(s) not confirmed by getUpdates (is the bot "
+            f"polling?), {self._in_flight - self.api.held_polls} request(s) in flight"
+        )
+
     async def wait_idle(self, timeout: float = 5.0, *, quiet: float = 0.05) -> None:  # noqa: ASYNC109
-        """Wait until every update was fetched and confirmed and no request came for `quiet`s."""
+        """Deprecated guess: quiescent() and no request for `quiet` seconds.
+
+        Silence does not prove the bot is done (it may be busy with its database). Wait for
+        `changed.wait_until(...)` on a condition you know instead; this goes away.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             now = loop.time()
-            busy = self.world.updates.pending > 0 or self._busy > 0
+            busy = not self.quiescent()
             quiet_for = now - self._last_activity
             if not busy and quiet_for >= quiet:
                 return
             if now >= deadline:
-                raise AssertionError(
-                    f"not idle after {timeout}s: {self.world.updates.pending} update(s) not "
-                    f"confirmed by getUpdates (is the bot polling?), {self._busy} request(s) "
-                    "in flight"
-                )
+                raise AssertionError(f"not idle after {timeout}s: {self._unsettled()}")
             # Busy: any request or update may change that. Quiet: wait out the remainder.
             wait = deadline - now if busy else quiet - quiet_for
-            await self._activity.wait(min(wait, deadline - now))
+            await self.changed.wait(min(wait, deadline - now))
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
-        """Serve one Bot API call."""
-        # A long poll waiting for updates is not work in progress for wait_idle().
-        in_flight = 0 if request.match_info["method"].lower() == "getupdates" else 1
-        self._note_activity(in_flight)
+    @web.middleware
+    async def _count_requests(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Count every request while it is served, for quiescent()."""
+        self._note_activity(1)
         try:
-            return await self._serve(request)
+            return await handler(request)
         finally:
-            self._note_activity(-in_flight)
+            self._note_activity(-1)
 
-    async def _serve(self, request: web.Request) -> web.StreamResponse:
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, inject faults, rate-limit, then run the method."""
         params = await read_params(request)
         entry = self.api.lookup(request.match_info["method"])
@@ -385,11 +408,11 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ internals
 
-    def _note_activity(self, busy_delta: int) -> None:
-        """Count requests in flight and wake wait_idle()."""
-        self._busy += busy_delta
+    def _note_activity(self, in_flight_delta: int) -> None:
+        """Count requests in flight and tell waiters."""
+        self._in_flight += in_flight_delta
         self._last_activity = self._clock()
-        self._activity.fire()
+        self.changed.fire()
 
     def _is_closing(self) -> bool:
         """Whether stop() has begun."""

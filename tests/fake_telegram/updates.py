@@ -17,9 +17,11 @@ class Signal:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.fires = 0  # how many times it fired, for tests of the signal itself
 
     def fire(self) -> None:
         """Wake everybody currently waiting."""
+        self.fires += 1
         self._event.set()
         self._event = asyncio.Event()
 

@@ -520,6 +520,16 @@ async def test_wait_idle_and_reply_keyboard_taps(tg: FakeTelegram, app: AnyApp) 
     assert tg.world.updates.pending == 0
 
 
+async def test_a_polling_application_settles_to_quiescent(tg: FakeTelegram, app: AnyApp) -> None:
+    person = tg.person()
+    await person.send("สวัสดี")
+    assert not tg.quiescent()
+    await person.next_reply()
+    # PTB confirms the update with its next poll, which then waits: quiescent, not busy.
+    assert await tg.changed.wait_until(tg.quiescent, 5)
+    assert tg.pending_updates == []
+
+
 @pytest.mark.parametrize(
     ("source", "parse_mode", "text", "entities"),
     [
