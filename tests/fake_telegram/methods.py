@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ApiError, bad_request, chat_not_found, forbidden_blocked
 from .formatting import parse_formatted
@@ -13,13 +16,27 @@ from .markup import parse_reply_markup
 from .models import SentMessage, StoredFile, UploadedFile
 from .params import Params
 from .state import World
+from .webhook import DEFAULT_MAX_CONNECTIONS, WebhookPusher
 
 Handler = Callable[[Params], Awaitable[Any]]
+
+
+@dataclass
+class Described:
+    """An ok result that Telegram sends with a description ("Webhook was set")."""
+
+    result: Any
+    description: str
+
 
 MAX_TEXT_LENGTH = 4096
 MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_COMMANDS = 100
+MAX_SECRET_TOKEN = 256
+WEBHOOK_PORTS = frozenset({80, 88, 443, 8443})
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]*")
 # Methods that deliver or change messages; only these are flood-controlled.
 LIMITED_METHODS = frozenset(
     {
@@ -71,6 +88,8 @@ _WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
 )
+_BAD_WEBHOOK_PORT = "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+_ENDED_BY_SET_WEBHOOK = "Conflict: terminated by setWebhook request"
 _POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
@@ -89,8 +108,15 @@ def command_scope_key(scope: dict[str, Any] | None = None, language_code: str = 
 class BotApi:
     """The implemented methods, looked up case-insensitively like Telegram does."""
 
-    def __init__(self, world: World, bot_profile: dict[str, Any], closing: Callable[[], bool]):
+    def __init__(
+        self,
+        world: World,
+        bot_profile: dict[str, Any],
+        closing: Callable[[], bool],
+        webhook: WebhookPusher,
+    ) -> None:
         self.world = world
+        self.webhook = webhook
         self.bot_profile = bot_profile
         self._closing = closing
         self._poll_generation = 0
@@ -304,15 +330,13 @@ class BotApi:
 
     async def get_updates(self, params: Params) -> list[dict[str, Any]]:
         """Long polling: confirm by offset, then wait up to `timeout` seconds for updates."""
-        if self.world.webhook_url:
+        if self.webhook.url:
             raise ApiError(409, _WEBHOOK_CONFLICT)
         self._poll_generation += 1
         generation = self._poll_generation
         self.world.updates_changed.fire()  # an older poll learns it has been superseded
         queue = self.world.updates
-        allowed = params.json("allowed_updates")
-        if isinstance(allowed, list):
-            queue.set_allowed([str(kind) for kind in allowed])
+        self._subscribe(params)
         offset = params.integer("offset")
         if offset:
             queue.confirm(offset)
@@ -322,14 +346,19 @@ class BotApi:
         def superseded() -> bool:
             return generation != self._poll_generation
 
+        def over() -> bool:
+            return queue.has_deliverable() or superseded() or bool(self.webhook.url)
+
         if timeout > 0:
             self._hold(1)
             try:
                 await self.world.updates_changed.wait_until(
-                    lambda: queue.has_deliverable() or superseded() or self._closing(), timeout
+                    lambda: over() or self._closing(), timeout
                 )
             finally:
                 self._hold(-1)
+        if self.webhook.url:
+            raise ApiError(409, _ENDED_BY_SET_WEBHOOK)
         if superseded():
             raise ApiError(409, _POLL_CONFLICT)
         return queue.take(limit)
@@ -339,30 +368,74 @@ class BotApi:
         self.held_polls += delta
         self.world.changed.fire()
 
-    async def set_webhook(self, params: Params) -> bool:
-        """Remember a webhook; getUpdates then conflicts, as on Telegram."""
-        url = params.text("url") or ""
-        if url and not url.startswith("https://"):
-            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
-        self.world.webhook_url = url
-        if params.flag("drop_pending_updates"):
-            self.world.updates.clear()
-        return True
+    def _subscribe(self, params: Params) -> None:
+        """Apply allowed_updates when given (getUpdates and setWebhook share the setting)."""
+        allowed = params.json("allowed_updates")
+        if isinstance(allowed, list):
+            self.world.updates.set_allowed([str(kind) for kind in allowed])
 
-    async def delete_webhook(self, params: Params) -> bool:
-        """Remove the webhook, optionally dropping pending updates."""
-        self.world.webhook_url = ""
+    async def set_webhook(self, params: Params) -> Described:
+        """Start pushing updates to an URL; getUpdates then conflicts, as on Telegram.
+
+        Validated as Telegram does (HTTPS, ports 80/88/443/8443, secret token of 1-256
+        letters, digits, _ and -; max_connections clamped to 1-100), except that loopback
+        hosts may use plain HTTP and any port, as with a local Bot API server. The fake does
+        not check that the URL answers; certificate is accepted and ignored.
+        """
+        url = params.text("url") or ""
+        if not url:
+            return await self.delete_webhook(params)
+        url = _webhook_url(url)
+        secret_token = params.text("secret_token") or ""
+        if len(secret_token) > MAX_SECRET_TOKEN:
+            raise bad_request("secret token is too long")
+        if not _SECRET_TOKEN.fullmatch(secret_token):
+            raise bad_request("secret token contains unallowed characters")
+        max_connections = _clamped(params.text("max_connections"), DEFAULT_MAX_CONNECTIONS)
+        ip_address = params.text("ip_address") or _loopback_address(url)
+        hook, drop = self.webhook, params.flag("drop_pending_updates")
+        self._subscribe(params)
+        current = (hook.url, hook.secret_token, hook.max_connections, hook.ip_address)
+        if current == (url, secret_token, max_connections, ip_address) and not drop:
+            return Described(True, "Webhook is already set")
+        if drop:
+            self.world.updates.clear()
+        hook.configure(
+            url=url,
+            secret_token=secret_token,
+            max_connections=max_connections,
+            ip_address=ip_address,
+        )
+        self.world.updates_changed.fire()  # a waiting long poll ends with 409
+        return Described(True, "Webhook was set")
+
+    async def delete_webhook(self, params: Params) -> Described:
+        """Stop pushing, optionally dropping pending updates; getUpdates works again."""
         if params.flag("drop_pending_updates"):
             self.world.updates.clear()
-        return True
+        if not self.webhook.url:
+            return Described(True, "Webhook is already deleted")
+        self.webhook.remove()
+        return Described(True, "Webhook was deleted")
 
     async def get_webhook_info(self, params: Params) -> dict[str, Any]:
-        """Webhook status."""
-        return {
-            "url": self.world.webhook_url,
+        """The webhook's state, with the fields Telegram includes only when they apply."""
+        hook = self.webhook
+        info: dict[str, Any] = {
+            "url": hook.url,
             "has_custom_certificate": False,
             "pending_update_count": self.world.updates.pending,
         }
+        if hook.last_error_date:
+            info["last_error_date"] = hook.last_error_date
+            info["last_error_message"] = hook.last_error_message
+        if hook.url:
+            info["max_connections"] = hook.max_connections
+            if hook.ip_address:
+                info["ip_address"] = hook.ip_address
+        if self.world.updates.allowed is not None:
+            info["allowed_updates"] = self.world.updates.allowed
+        return info
 
     # ------------------------------------------------------------------ bot settings
 
@@ -670,3 +743,38 @@ def _document_json(stored: StoredFile) -> dict[str, Any]:
     if stored.mime_type:
         document["mime_type"] = stored.mime_type
     return document
+
+
+def _webhook_url(url: str) -> str:
+    """Check a webhook URL as Telegram does (loopback excepted); no scheme means HTTPS."""
+    full = url if "://" in url else f"https://{url}"
+    try:
+        parts = urlsplit(full)
+        port = parts.port
+    except ValueError:
+        raise bad_request("invalid webhook URL specified") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_request("invalid webhook URL specified")
+    if parts.hostname not in _LOOPBACK_HOSTS:
+        if parts.scheme != "https":
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if (port or 443) not in WEBHOOK_PORTS:
+            raise bad_request(_BAD_WEBHOOK_PORT)
+    return full
+
+
+def _loopback_address(url: str) -> str | None:
+    """The IP address of a loopback webhook host (the fake resolves no other name)."""
+    host = urlsplit(url).hostname
+    return "127.0.0.1" if host == "localhost" else host if host in _LOOPBACK_HOSTS else None
+
+
+def _clamped(raw: str | None, default: int, low: int = 1, high: int = 100) -> int:
+    """An integer as Telegram reads it: default when empty, 0 if not a number, then clamped."""
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    return max(low, min(high, value))

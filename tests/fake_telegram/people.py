@@ -268,11 +268,8 @@ class Person:
         if failed:
             lines.append("Recent failed API calls:")
             lines += [f"  {c.method} -> {c.status} {c.description}" for c in failed]
-        pending = self.world.updates.pending
-        if pending:
-            lines.append(
-                f"{pending} update(s) not yet confirmed by getUpdates (is the bot polling?)"
-            )
+        if self.world.updates.pending:
+            lines.append(self.fake.pending_report())
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ sending to the bot

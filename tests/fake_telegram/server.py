@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -13,13 +12,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .errors import ApiError, too_many_requests
-from .methods import LIMITED_METHODS, BotApi, command_scope_key
+from .loopback import serve
+from .methods import LIMITED_METHODS, BotApi, Described, command_scope_key
 from .models import ApiCall, SentMessage
 from .params import Params, read_params
 from .people import Channel, Group, Person
 from .ratelimit import RateLimiter
 from .state import World
 from .updates import Signal
+from .webhook import WebhookDelivery, WebhookPusher
 
 DEFAULT_TOKEN = "7000000001:AAFakeTokenForAsaEndToEndTests_x-yz"
 FaultKind = Literal["429", "500", "502", "timeout"]
@@ -29,8 +30,6 @@ _BAD_GATEWAY_PAGE = (
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
-# How long stop() lets in-flight handlers finish before aiohttp cancels them.
-_SHUTDOWN_GRACE = 0.5
 _FIRST_USER_ID = 1_000_001
 _FIRST_GROUP_ID = -4_000_000_001
 _FIRST_CHANNEL_ID = -1_002_000_000_001
@@ -59,12 +58,27 @@ class FakeTelegram:
         overall_per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
         per_chat_burst: int = 20,
+        webhook_timeout: float = 10.0,
+        webhook_retry_initial: float = 0.05,
+        webhook_retry_max: float = 2.0,
+        webhook_per_chat_order: bool = True,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
         self.world = World(bot_user=self._bot_user())
-        self.api = BotApi(self.world, self._bot_profile(), closing=self._is_closing)
+        self.webhook = WebhookPusher(
+            self.world.updates,
+            self.world.changed,
+            self.world.now,
+            timeout=webhook_timeout,
+            retry_initial=webhook_retry_initial,
+            retry_max=webhook_retry_max,
+            per_chat_order=webhook_per_chat_order,
+        )
+        self.api = BotApi(
+            self.world, self._bot_profile(), closing=self._is_closing, webhook=self.webhook
+        )
         self.sent: list[SentMessage] = self.world.sent
         self.commands: dict[str, list[dict[str, Any]]] = self.world.commands
         self.calls: list[ApiCall] = []
@@ -80,6 +94,7 @@ class FakeTelegram:
         self._closing = asyncio.Event()
         self._last_activity = 0.0
         self._in_flight = 0  # HTTP requests being served, held long polls included
+        self._next_set_webhook = 0.0  # loop time before which setWebhook gets a 429
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._user_ids = itertools.count(_FIRST_USER_ID)
@@ -94,26 +109,14 @@ class FakeTelegram:
         app = web.Application(middlewares=[self._count_requests])
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        # handler_cancellation: a request the client gave up on stops being served.
-        runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE, handler_cancellation=True
-        )
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("127.0.0.1", 0))
-            self._port = int(sock.getsockname()[1])
-            await web.SockSite(runner, sock).start()
-        except BaseException:
-            sock.close()
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner, self._port = await serve(app)
+        self.webhook.resume()
 
     async def stop(self) -> None:
-        """Release long polls and held requests, then close the server."""
+        """Stop webhook pushes, release long polls and held requests, close the server."""
         self._closing.set()
         self.world.updates_changed.fire()
+        await self.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -235,6 +238,11 @@ class FakeTelegram:
         return self.world.messages_to(chat_id)
 
     @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook POST so far, in the order they started."""
+        return self.webhook.deliveries
+
+    @property
     def pending_updates(self) -> list[dict[str, Any]]:
         """The updates the bot has not confirmed (or acknowledged) yet, oldest first."""
         return self.world.updates.snapshot()
@@ -284,17 +292,32 @@ class FakeTelegram:
         """True when nothing is pending or moving on the Telegram side.
 
         That is: every update was confirmed by a later getUpdates offset (or, with a webhook,
-        acknowledged with a 2xx), and no HTTP request is being served except long polls
-        waiting for updates. It says nothing about work inside the bot: combine it with the
-        bot's own "nothing queued, nothing running" to know a test has settled.
+        acknowledged with a 2xx), no HTTP request is being served except long polls waiting
+        for updates, and no webhook delivery is in flight. It says nothing about work inside
+        the bot: combine it with the bot's own "nothing queued, nothing running" to know a
+        test has settled.
         """
-        return self.world.updates.pending == 0 and self._in_flight == self.api.held_polls
+        return (
+            self.world.updates.pending == 0
+            and self._in_flight == self.api.held_polls
+            and self.webhook.in_flight == 0
+        )
+
+    def pending_report(self) -> str:
+        """Where pending updates stand, for assertion messages."""
+        pending = self.world.updates.pending
+        if not self.webhook.url:
+            return f"{pending} update(s) not confirmed by getUpdates (is the bot polling?)"
+        report = f"{pending} update(s) not acknowledged by the webhook {self.webhook.url}"
+        if self.webhook.last_error_message:
+            report += f" (last error: {self.webhook.last_error_message})"
+        return report
 
     def _unsettled(self) -> str:
         """Why quiescent() is False, for assertion messages."""
         return (
-            f"{self.world.updates.pending} update(s) not confirmed by getUpdates (is the bot "
-            f"polling?), {self._in_flight - self.api.held_polls} request(s) in flight"
+            f"{self.pending_report()}, {self._in_flight - self.api.held_polls} request(s) "
+            f"in flight, {self.webhook.in_flight} webhook delivery(ies) in flight"
         )
 
     async def wait_idle(self, timeout: float = 5.0, *, quiet: float = 0.05) -> None:  # noqa: ASYNC109
@@ -350,7 +373,11 @@ class FakeTelegram:
         call.status = 200
         if isinstance(call.result, list) and name == "getUpdates" and call.result:
             self._note_activity(0)  # a delivery: the bot is about to work
-        return web.json_response({"ok": True, "result": call.result})
+        answer: dict[str, Any] = {"ok": True, "result": call.result}
+        if isinstance(call.result, Described):
+            answer.update(result=call.result.result, description=call.result.description)
+            call.result = call.result.result
+        return web.json_response(answer)
 
     def _error(self, call: ApiCall, error: ApiError) -> web.Response:
         """Log and send an error answer."""
@@ -389,8 +416,18 @@ class FakeTelegram:
         return web.Response(status=204)
 
     def _rate_limit(self, method: str, params: Params) -> None:
-        """Flood control for message-sending methods."""
-        if not self.rate_limits_enabled or method not in LIMITED_METHODS:
+        """Flood control for message-sending methods, and setWebhook once a second."""
+        if not self.rate_limits_enabled:
+            return
+        if method == "setWebhook" and params.text("url"):
+            # Telegram: a setWebhook with an URL within a second of the last one gets a 429,
+            # even when nothing changes (several replicas each setting it at start-up do).
+            now = self._clock()
+            if now < self._next_set_webhook:
+                raise too_many_requests(1)
+            self._next_set_webhook = now + 1.0
+            return
+        if method not in LIMITED_METHODS:
             return
         retry_after = self._limiter.check(self.api.chat_id_of(params))
         if retry_after is not None:

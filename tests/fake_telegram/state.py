@@ -43,7 +43,6 @@ class World:
     callback_answers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     chat_actions: list[tuple[int, str]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
-    webhook_url: str = ""
     messages_changed: Signal = field(default_factory=Signal)
     updates_changed: Signal = field(default_factory=Signal)  # arrivals, poll and webhook changes
     changed: Signal = field(default_factory=Signal)  # anything FakeTelegram.quiescent() reads
