@@ -4,6 +4,8 @@ and the little backends tests put behind them)."""
 from __future__ import annotations
 
 import socket
+from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 
@@ -32,3 +34,48 @@ async def serve(app: web.Application, *, port: int = 0) -> tuple[web.AppRunner, 
         await runner.cleanup()
         raise
     return runner, bound
+
+
+class LoopbackService:
+    """A server on a loopback port: `async with` starts and stops it; `port` once started."""
+
+    def __init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The listening port (after start())."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} is not started; call start() first")
+        return self._port
+
+    async def start(self) -> None:
+        """Set up and call _listen(app)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Tear down and call _unlisten()."""
+        raise NotImplementedError
+
+    async def _listen(self, app: web.Application) -> None:
+        """Serve `app` on a free port."""
+        self._runner, self._port = await serve(app)
+
+    async def _unlisten(self) -> None:
+        """Stop serving (in-flight handlers get a short grace period)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .errors import ApiError, too_many_requests
-from .loopback import serve
+from .loopback import LoopbackService
 from .methods import LIMITED_METHODS, BotApi, Described, command_scope_key
 from .models import ApiCall, SentMessage
 from .params import Params, read_params
@@ -46,7 +45,7 @@ class _Fault:
     retry_after: int
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackService):
     """A Bot API server that the real PTB client talks to over HTTP on 127.0.0.1."""
 
     def __init__(
@@ -63,6 +62,7 @@ class FakeTelegram:
         webhook_retry_max: float = 2.0,
         webhook_per_chat_order: bool = True,
     ) -> None:
+        super().__init__()
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
@@ -95,8 +95,6 @@ class FakeTelegram:
         self._last_activity = 0.0
         self._in_flight = 0  # HTTP requests being served, held long polls included
         self._next_set_webhook = 0.0  # loop time before which setWebhook gets a 429
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._user_ids = itertools.count(_FIRST_USER_ID)
         self._group_ids = itertools.count(_FIRST_GROUP_ID, -1)
         self._channel_ids = itertools.count(_FIRST_CHANNEL_ID, -1)
@@ -109,7 +107,7 @@ class FakeTelegram:
         app = web.Application(middlewares=[self._count_requests])
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner, self._port = await serve(app)
+        await self._listen(app)
         self.webhook.resume()
 
     async def stop(self) -> None:
@@ -117,28 +115,7 @@ class FakeTelegram:
         self._closing.set()
         self.world.updates_changed.fire()
         await self.webhook.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        """The listening port (after start())."""
-        if self._port is None:
-            raise RuntimeError("FakeTelegram is not started; call start() first")
-        return self._port
+        await self._unlisten()
 
     @property
     def base_url(self) -> str:

@@ -107,7 +107,7 @@ class WebhookPusher:
         self._queue = queue
         self._changed = changed
         self._unix_now = unix_now
-        self._sending: dict[QueuedUpdate, tuple[asyncio.Task[None], WebhookDelivery]] = {}
+        self._sending: dict[QueuedUpdate, tuple[asyncio.Task[int | None], WebhookDelivery]] = {}
         self._failures: dict[QueuedUpdate, int] = {}
         self._retry_at: dict[QueuedUpdate, float] = {}
         self._runner: asyncio.Task[None] | None = None

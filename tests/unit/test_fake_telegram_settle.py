@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 
 from telegram import Bot
 from telegram.error import TimedOut
@@ -66,7 +67,7 @@ async def test_changed_fires_on_every_state_change(tg: FakeTelegram, bot: Bot) -
     assert tg.changed.fires >= fires + 3
 
     fires = tg.changed.fires
-    await bot.get_updates(timeout=0.01)  # start, hold, release, end
+    await bot.get_updates(timeout=dt.timedelta(milliseconds=10))  # start, hold, release, end
     assert tg.changed.fires >= fires + 4
 
 
