@@ -46,17 +46,18 @@ request, is a guess kept for old callers and goes away.)
 Webhooks work as on Telegram: `setWebhook` (url, secret_token, allowed_updates,
 max_connections 1-100 (default 40), drop_pending_updates; certificate is accepted and
 ignored, ip_address only shows in getWebhookInfo), `deleteWebhook` and `getWebhookInfo`,
-and getUpdates answers 409 while one is set. Loopback URLs may be plain HTTP on any port. The fake POSTs each update
-as JSON with X-Telegram-Bot-Api-Secret-Token, one chat (or one user's button presses) at a
-time and in order, other chats in parallel up to max_connections, lowest update_id first;
-an update is forgotten only on a 2xx, and retried otherwise (non-2xx, refused, timeout)
-with doubling backoff. Tune with `FakeTelegram(webhook_timeout=10.0,
-webhook_retry_initial=0.05, webhook_retry_max=2.0, webhook_per_chat_order=True)`;
-`tg.webhook_deliveries` records every POST (update_id, url, status or error, started and
-ended loop times). With flood control on, a second setWebhook within a second gets a
-429, as several replicas each setting the webhook at start-up would. To put several
-replicas behind the webhook, `Balancer([replica_a_url, replica_b_url])` (balancer.py)
-is a round-robin reverse proxy on loopback that skips a replica refusing connections::
+and getUpdates answers 409 while one is set. Loopback URLs may be plain HTTP on any port.
+The fake POSTs each update as JSON with X-Telegram-Bot-Api-Secret-Token, one chat (or one
+user's button presses) at a time and in order, other chats in parallel up to
+max_connections, lowest update_id first; an update is forgotten only on a 2xx, and retried
+otherwise (non-2xx, refused, timeout) with doubling backoff. Tune with
+`FakeTelegram(webhook_timeout=10.0, webhook_retry_initial=0.05, webhook_retry_max=2.0,
+webhook_per_chat_order=True)`; `tg.webhook_deliveries` records every POST (update_id, url,
+status or error, started and ended loop times). With flood control on, a second setWebhook
+within a second gets a 429, as several replicas each setting the webhook at start-up would.
+To put several replicas behind the webhook, `Balancer([replica_a_url, replica_b_url])`
+(balancer.py) is a round-robin reverse proxy on loopback that skips a replica refusing
+connections::
 
     async with Balancer([a.url, b.url]) as balancer:
         await bot.set_webhook(f"{balancer.url}/telegram", secret_token="s3cret")
