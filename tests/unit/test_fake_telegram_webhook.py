@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
@@ -297,7 +297,8 @@ async def test_one_chat_gets_its_updates_one_at_a_time(
     person = tg.person()
     for text in ("หนึ่ง", "สอง", "สาม"):
         await person.send(text)
-    await bot.send_message(person.chat_id, "ปุ่ม", reply_markup=_one_button())
+    go = InlineKeyboardMarkup([[InlineKeyboardButton("go", callback_data="go")]])
+    await bot.send_message(person.chat_id, "ปุ่ม", reply_markup=go)
     await person.press("go")  # presses are a queue of their own, as on Telegram
     assert await receiver.changed.wait_until(lambda: receiver.waiting == 2, 3)
     kinds = sorted(next(k for k in body if k != "update_id") for body in receiver.bodies)
@@ -410,10 +411,3 @@ async def test_a_ptb_application_behind_the_webhook_answers(tg: FakeTelegram) ->
         finally:
             await application.stop()
             await runner.cleanup()
-
-
-def _one_button() -> Any:
-    """An inline keyboard with one "go" button."""
-    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
-    return InlineKeyboardMarkup([[InlineKeyboardButton("go", callback_data="go")]])
