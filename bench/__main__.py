@@ -1,7 +1,10 @@
-"""python -m bench [checkin|broadcast|headcount|memory|all ...] [--quick] [--json] [--db ...].
+"""python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
-Prints one table per benchmark and database (or, with --json, one JSON document for tools);
-exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie.
+Benchmarks: checkin, memory, broadcast, headcount (all of these: `all`, the default). Prints one
+table per benchmark and database (or, with --json, one JSON document for tools); exits 1 when a
+benchmark fails or a sanity check does not hold, since its figures would lie. A part cut short by
+its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or SIGTERM stops every bot the
+bench started and drops its scratch databases.
 """
 
 from __future__ import annotations
@@ -9,18 +12,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import broadcast, checkin, headcount, memory
+from bench import broadcast, checkin, headcount, lifecycle, memory
 from bench.common import DATABASES, BenchError, Report, machine
 
-BENCHMARKS = ("checkin", "broadcast", "headcount", "memory", "all")
+ALL = ("checkin", "memory", "broadcast", "headcount")
+BENCHMARKS = (*ALL, "all")
+EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The benchmark and its options."""
+    """The benchmarks and their options."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     # No `choices` here: with nargs="*", argparse checks the default list as one choice.
     parser.add_argument(
@@ -42,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit", type=float, help="the fake's overall messages per second for broadcast (30)"
     )
-    parser.add_argument("--rounds", type=int, help="check-in bursts per bot (3)")
+    parser.add_argument("--rounds", type=int, help="check-in rounds per bot (3, at least 3)")
     args = parser.parse_args(argv)
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown:
@@ -51,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name} must be positive")
+    if args.rounds is not None and args.rounds < 3:
+        parser.error("--rounds must be at least 3: the figures are medians of rounds")
     return args
 
 
@@ -59,7 +67,7 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
     databases = DATABASES if args.db == "both" else (args.db,)
     wanted = set(args.benchmarks)
     if "all" in wanted:
-        wanted = {"checkin", "broadcast", "headcount", "memory"}
+        wanted |= set(ALL)
     reports: list[Report] = []
 
     def done(report: Report) -> None:
@@ -84,6 +92,17 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
     return reports
 
 
+def plain(value: Any) -> Any:
+    """JSON-safe: NaN and infinity (not measured, no reply) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, print, and say whether every check held."""
     args = parse_args(argv)
@@ -93,16 +112,22 @@ def main(argv: list[str] | None = None) -> int:
             print(report.table(), end="\n\n", flush=True)
 
     try:
-        reports = asyncio.run(run_all(args, show))
+        with lifecycle.terminate_as_interrupt():
+            reports = asyncio.run(lifecycle.run_cancellable(run_all(args, show)))
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            "bench: interrupted; its bots are stopped, its scratch databases gone", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
     if args.json:
         document: dict[str, Any] = {
             "machine": machine(),
             "reports": [report.to_json() for report in reports],
         }
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+        print(json.dumps(plain(document), indent=2, ensure_ascii=False, allow_nan=False))
     failed = [report.name for report in reports if not report.ok]
     if failed:
         print(f"bench: sanity checks failed in: {', '.join(failed)}", file=sys.stderr)

@@ -20,8 +20,9 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Boolean, Table
 from sqlalchemy.engine import make_url
 
+from bench import lifecycle
 from storage.types import UTCDateTime
-from tests.database import create_pg_scratch_database, create_schema, drop_pg_scratch, sqlite_url
+from tests.database import PG_HOST_URL, create_schema, sqlite_url
 
 DATABASES = ("sqlite", "postgresql")
 MIB = 1024  # /proc reports kB; tables show MiB
@@ -90,6 +91,8 @@ def fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if math.isinf(value):
+            return "no reply"  # a percentile that fell on a reply the deadline cut off
         return "-" if math.isnan(value) else f"{value:,.{digits}f}"
     return str(value)
 
@@ -111,11 +114,18 @@ class Report:
     data: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     checks: dict[str, bool] = field(default_factory=dict)
+    # What a deadline cut short: the figures above are what was measured until then.
+    incomplete: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether every sanity check passed (the figures mean nothing otherwise)."""
         return all(self.checks.values())
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part ran to the end within its deadline."""
+        return not self.incomplete
 
     def table(self) -> str:
         """A plain-text table with the core count and the database on top."""
@@ -131,6 +141,7 @@ class Report:
                 lines.append("  ".join("-" * width for width in widths))
         for name, passed in self.checks.items():
             lines.append(f"check: {name}: {'ok' if passed else 'FAILED'}")
+        lines.extend(f"INCOMPLETE: {what}" for what in self.incomplete)
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -141,6 +152,8 @@ class Report:
             "database": self.database,
             "machine": machine(),
             "ok": self.ok,
+            "complete": self.complete,
+            "incomplete": self.incomplete,
             "checks": self.checks,
             "results": self.data,
             "notes": self.notes,
@@ -152,28 +165,36 @@ class Report:
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(kind: str) -> AsyncIterator[str]:
-    """A new database with the schema, removed afterwards: an SQLite file or a PostgreSQL db."""
+async def scratch_database(kind: str, *, schema: bool = True) -> AsyncIterator[str]:
+    """A new database (with the schema, unless not wanted), removed afterwards.
+
+    SQLite: a file in a temporary directory. PostgreSQL: a database named after this process
+    (bench/lifecycle.py), dropped however the bench ends.
+    """
     if kind not in DATABASES:
         raise BenchError(f"unknown database {kind!r}; use sqlite or postgresql")
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="asa-bench-") as directory:
             url = sqlite_url(Path(directory) / "bench.db")
-            await create_schema(url)
+            if schema:
+                await create_schema(url)
             yield url
         return
+    name = lifecycle.new_database_name()
     try:
-        url = await create_pg_scratch_database()
+        await lifecycle.create_database(name)
     except (OSError, asyncpg.PostgresError) as error:
         raise BenchError(
             f"PostgreSQL is not reachable at 127.0.0.1:5432 ({error}); start it with "
             "`make postgres`, or run with --db sqlite"
         ) from error
     try:
-        await create_schema(url)
+        url = f"{PG_HOST_URL}/{name}"
+        if schema:
+            await create_schema(url)
         yield url
     finally:
-        await drop_pg_scratch(url)
+        await lifecycle.drop_database(name)
 
 
 def _dialect(url: str) -> str:

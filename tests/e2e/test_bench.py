@@ -2,19 +2,34 @@
 
 They run on the suite's database (ASA_TEST_DB), each in a scratch database of its own, with the
 real bot started as `python -m bot run` in a child process, exactly as `python -m bench` does.
+Killing the bench mid-run must leave no child process and no scratch database behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from bench import broadcast, checkin, headcount, memory
-from bench.__main__ import main, parse_args
+from bench.__main__ import main, parse_args, plain
 from bench.common import Report, cores, median, percentile
-from tests.database import backend
+from bench.lifecycle import DATABASE_PREFIX
+from bench.process import REPO
+from tests.database import PG_ADMIN_DSN, backend
+
+T = TypeVar("T")
 
 
 def _positive(value: float) -> bool:
@@ -22,32 +37,65 @@ def _positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
 
 
-async def test_checkin_quick_checks_everyone_in_once_and_measures_both_bots() -> None:
+async def test_checkin_quick_interleaves_four_bots_and_measures_each() -> None:
     outcome = await checkin.run(database=backend(), quick=True, n=None)
     table = checkin.report(outcome)
     assert table.ok, table.table()
+    assert table.complete, table.table()
     size = outcome.size
-    assert outcome.checkins_recorded == size.total
-    for run in (outcome.asa, outcome.echo):
-        assert run.exactly_one
-        assert run.replies == run.expected_replies == size.total
-        assert len(run.throughputs) == size.rounds
-        assert all(_positive(value) for value in run.throughputs)
-        assert len(run.burst_latencies) == size.people * size.rounds
-        assert len(run.idle_latencies) == size.sequential
-        assert 0 < run.rss_idle_kib <= run.rss_peak_kib
-        assert run.rss_after_kib <= run.rss_peak_kib
-    assert _positive(table.data["throughput_ratio"])
-    assert f"database: {backend()}" in table.table()
+    assert size.rounds >= 3
+    assert set(outcome.runs) == {"asa", "asa_shipped", "echo", "insert"}
+    for key, run in outcome.runs.items():
+        assert run.complete, key
+        assert run.no_duplicates, key
+        assert run.sent == run.replies == run.expected_replies == size.total, key
+        assert run.round_complete == [True] * size.rounds, key
+        assert len(run.throughputs) == len(run.cpu_ms) == size.rounds, key
+        assert all(_positive(value) for value in run.throughputs), key
+        assert all(value >= 0 for value in run.cpu_ms), key
+        assert len(run.burst_latencies) == size.people * size.rounds, key
+        assert len(run.idle_latencies) == size.sequential, key
+        assert 0 < run.rss_idle_kib <= run.rss_peak_kib, key
+        assert run.same_interpreter, key
+    assert outcome.runs["asa"].recorded == outcome.runs["asa_shipped"].recorded == size.total
+    assert outcome.runs["insert"].recorded == size.total
+    assert outcome.runs["echo"].recorded is None
+    assert outcome.sniffio
+    for key in ("throughput_ratio", "throughput_ratio_to_insert", "cpu_ratio"):
+        assert _positive(table.data[key]), key
+    text = table.table()
+    assert f"database: {backend()}" in text
+    assert "Telegram caps a bot's replies at about 30 a second" in text
+    assert "INCOMPLETE" not in text
     usage = memory.report(outcome)
     assert usage.ok, usage.table()
     assert usage.data["asa"]["rss_idle_mib"] > 0
     assert "echo bot" in usage.table()
 
 
+async def test_a_round_past_its_deadline_is_reported_not_thrown_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(checkin, "round_deadline", lambda people, rate_limit: 0.0)
+    outcome = await checkin.run(database=backend(), quick=True, n=None)
+    table = checkin.report(outcome)
+    assert not table.complete
+    text = table.table()
+    assert "INCOMPLETE" in text
+    assert "0/3" in text
+    for key, run in outcome.runs.items():
+        # The first round missed its deadline: the bot sat out the rest, but what was measured
+        # before (and in that round) is kept.
+        assert run.round_complete == [False], key
+        assert len(run.idle_latencies) == outcome.size.sequential, key
+        assert run.incomplete, key
+        assert run.no_duplicates, key
+
+
 async def test_broadcast_quick_reaches_every_recipient_exactly_once() -> None:
     table = await broadcast.run(database=backend(), quick=True, n=None, limit=None)
     assert table.ok, table.table()
+    assert table.complete, table.table()
     clean, faulty = table.data["runs"]
     size = broadcast.Size.of(quick=True, n=None, limit=None)
     assert clean["delivered"] == size.recipients
@@ -57,7 +105,8 @@ async def test_broadcast_quick_reaches_every_recipient_exactly_once() -> None:
     assert faulty["delivered"] == size.recipients - faulty["blocked"]
     assert faulty["delivery_statuses"]["blocked"] == faulty["blocked"]
     for run in (clean, faulty):
-        assert run["exactly_one_per_reachable_recipient"]
+        assert run["complete"]
+        assert run["duplicates"] == run["messages_to_blocked"] == 0
         assert run["author_report_received"]
         assert _positive(run["messages_per_s"])
         assert run["http_429"] >= 0
@@ -81,7 +130,12 @@ def test_command_line_prints_json_for_tools(capsys: pytest.CaptureFixture[str]) 
     assert only["benchmark"] == "headcount"
     assert only["database"] == backend()
     assert only["ok"] is True
+    assert only["complete"] is True
     assert only["results"]["people"] == 400
+
+
+def test_json_has_no_nan_or_infinity() -> None:
+    assert plain({"a": [math.nan, math.inf, 1.5], "b": (2,)}) == {"a": [None, None, 1.5], "b": [2]}
 
 
 def test_command_line_runs_everything_by_default_or_what_is_named() -> None:
@@ -90,7 +144,13 @@ def test_command_line_runs_everything_by_default_or_what_is_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["checkin", "--n", "0"], ["nope"], ["broadcast", "--limit", "-1"]]
+    "argv",
+    [
+        ["checkin", "--n", "0"],
+        ["nope"],
+        ["broadcast", "--limit", "-1"],
+        ["checkin", "--rounds", "2"],
+    ],
 )
 def test_command_line_refuses_bad_arguments(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as raised:
@@ -112,14 +172,99 @@ def test_a_table_names_the_cores_and_the_database_and_flags_failed_checks() -> N
         title="A benchmark",
         database="sqlite",
         columns=["", "value"],
-        rows=[["speed", 1234.5], ["count", 10_000]],
+        rows=[["speed", 1234.5], ["count", 10_000], ["lost", math.inf]],
         data={},
         checks={"it worked": False},
+        incomplete=["round 2 hit its deadline"],
     )
     text = report.table()
     assert f"{cores()} cores" in text
     assert "database: sqlite" in text
     assert "1,234.5" in text
     assert "10,000" in text
+    assert "no reply" in text
     assert "check: it worked: FAILED" in text
+    assert "INCOMPLETE: round 2 hit its deadline" in text
     assert not report.ok
+    assert not report.complete
+
+
+# ---------------------------------------------------------------------------------------------
+# Killing the bench
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every process now: pid -> (parent pid, session id)."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if fields[0] != "Z":  # a zombie is dead; its parent just has not reaped it yet
+            table[int(entry.name)] = (int(fields[1]), int(fields[3]))
+    return table
+
+
+def _wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `condition` until it returns something; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (result := condition()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)  # /proc has no change notification; look again
+    return result
+
+
+async def _scratch_databases(pid: int) -> list[str]:
+    """The bench process `pid`'s scratch databases that exist now."""
+    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        rows = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{DATABASE_PREFIX}{pid}_%"
+        )
+        return [row["datname"] for row in rows]
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_killing_the_bench_leaves_no_child_and_no_scratch_database(
+    tmp_path: Path, signum: int
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    bench = subprocess.Popen(  # noqa: S603 (this interpreter, our arguments)
+        [sys.executable, "-m", "bench", "checkin", "--quick", "--db", backend()],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(scratch)},  # where its SQLite files and logs go
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+
+        def bots_running() -> list[int] | None:
+            children = [pid for pid, (ppid, _) in _processes().items() if ppid == bench.pid]
+            return children if len(children) == len(checkin.CONTENDERS) else None
+
+        children = _wait_until(bots_running, 90, "the bench to start all its bots")
+        if backend() == "postgresql":
+            assert asyncio.run(_scratch_databases(bench.pid))
+        assert list(scratch.iterdir())
+        os.kill(bench.pid, signum)
+        _, errors = bench.communicate(timeout=120)
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.wait()
+    assert bench.returncode == 130, errors
+    # Each bot led its own session: nothing of theirs, nor anything they started, is left.
+    left = {pid for pid, (_, session) in _processes().items() if session in children}
+    assert not left, f"processes of the bots' sessions still running: {left}"
+    assert list(scratch.iterdir()) == []
+    if backend() == "postgresql":
+        assert asyncio.run(_scratch_databases(bench.pid)) == []
