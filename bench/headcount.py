@@ -3,12 +3,21 @@
 The data is bulk-loaded below the ORM (executemany on SQLite, COPY on PostgreSQL), then
 ANALYZEd as a long-lived database would be. We time the services /headcount and /export call
 (`headcount.headcount` and `exports.export_attendees`, which builds the CSV and the XLSX
-together), each in a fresh session, after one untimed warm-up run: the median of several.
+together), each run in a fresh session, on several new database connections in turn.
+
+A connection's first run is reported apart from its later ones: PostgreSQL plans a prepared
+statement's first five executions as custom plans and may then switch to a generic plan, so
+runs 1, 2-5 and 6 onwards can differ several times over, and one median over all of them would
+hide which one a person meets. On PostgreSQL every figure is also taken with the prepared-
+statement caches off (SQLAlchemy's `prepared_statement_cache_size=0` and asyncpg's
+`statement_cache_size=0`), as behind pgbouncer in transaction mode: then every run is planned
+afresh.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +25,10 @@ from datetime import UTC, datetime, timedelta
 from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import (
     Report,
@@ -25,12 +38,15 @@ from bench.common import (
     scratch_database,
 )
 from bot.data.districts import Geography, load_geography
+from bot.delivery.reminders import ReminderKind
 from bot.i18n import translator
 from bot.services import codes, exports, headcount
 from bot.services.roles import Access
-from storage.database import create_engine, session_factory
+from storage.database import SessionFactory, check_connection, create_engine, session_factory
 from storage.models import (
     Agency,
+    Announcement,
+    AnnouncementStatus,
     CheckIn,
     CheckInMethod,
     District,
@@ -51,6 +67,8 @@ REGISTERED_SHARE = 0.96
 NO_SHOW_SHARE = 0.14
 CHUNK_DAYS = 3 * 365  # events spread over the last three years
 SEED = 20261124  # the same data every run
+CUSTOM_PLANS = 5  # PostgreSQL plans a prepared statement's first five executions afresh
+EXPORT_RUNS = 3  # per connection: the export is slow and not in question
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,8 @@ class Size:
     events: int
     checkins: int
     attendees: int  # of the timed event
-    runs: int
+    runs: int  # per connection
+    connections: int
 
     @classmethod
     def of(cls, *, quick: bool, n: int | None) -> Size:
@@ -76,17 +95,57 @@ class Size:
             events=events,
             checkins=checkins,
             attendees=attendees,
-            runs=3 if quick else 7,
+            runs=7 if quick else 10,
+            connections=2 if quick else 5,
         )
+
+
+# Connection modes: how the engine talks to the database.
+CACHE_ON = "statement cache on"
+CACHE_OFF = "statement cache off (pgbouncer)"
+SQLITE_MODE = "one connection"
+HEADCOUNT = "headcount (/headcount)"
+EXPORT = "attendee export, CSV + XLSX (/export)"
+
+
+@dataclass
+class Series:
+    """One service timed on several new connections: seconds, a list per connection."""
+
+    service: str
+    mode: str
+    runs: list[list[float]]
+
+    def first(self) -> list[float]:
+        """Each connection's first run."""
+        return [times[0] for times in self.runs if times]
+
+    def window(self, start: int, stop: int | None = None) -> list[float]:
+        """Runs start..stop (1-based, inclusive) of every connection, pooled."""
+        return [t for times in self.runs for t in times[start - 1 : stop]]
+
+    def every(self) -> list[float]:
+        """All runs."""
+        return self.window(1)
+
+    def summary(self) -> dict[str, Any]:
+        """Milliseconds for --json."""
+        return {
+            "service": self.service,
+            "connection": self.mode,
+            "first_run_ms_median": median(self.first()) * 1000,
+            "runs_2_to_5_ms_median": median(self.window(2, CUSTOM_PLANS)) * 1000,
+            "runs_6_on_ms_median": median(self.window(CUSTOM_PLANS + 1)) * 1000,
+            "ms_by_connection": [[t * 1000 for t in times] for times in self.runs],
+        }
 
 
 @dataclass
 class Timings:
-    """Seconds per run of each timed service."""
+    """Every series, and what the last runs returned."""
 
     load_seconds: float
-    headcount: list[float]
-    export: list[float]
+    series: list[Series]
     arrived: int
     registered: int
     not_arrived: int
@@ -232,11 +291,11 @@ async def load(url: str, size: Size, geography: Geography, now: datetime) -> Non
     """Fill the database as fast as the driver allows."""
     districts = ((d.code, d.name_th, d.name_en, d.zone) for d in geography.districts)
     tables: list[Any] = [District, Person, Event, Registration, CheckIn]
-    district, person, event, registration, checkin = (t.__table__ for t in tables)
+    district, person, events, registration, checkin = (t.__table__ for t in tables)
     await bulk_insert(url, district, ("code", "name_th", "name_en", "zone"), districts)
     await bulk_insert(url, person, PEOPLE_COLUMNS, _people(size, geography, now))
     starts = _starts(size, now)
-    await bulk_insert(url, event, EVENT_COLUMNS, _events(starts))
+    await bulk_insert(url, events, EVENT_COLUMNS, _events(starts))
     await bulk_insert(
         url,
         registration,
@@ -244,18 +303,93 @@ async def load(url: str, size: Size, geography: Geography, now: datetime) -> Non
         _registrations(size, now - timedelta(days=7)),
     )
     await bulk_insert(url, checkin, CHECKIN_COLUMNS, _checkins(size, starts))
-    await finish_load(url, [district, person, event, registration, checkin])
+    await _reminders_sent(url, now)
+    await finish_load(url, [district, person, events, registration, checkin])
 
 
-async def _timed(runs: int, work: Callable[[], Awaitable[Any]]) -> tuple[list[float], Any]:
-    """One untimed warm-up, then `runs` timed runs; the times and the last result."""
-    result = await work()
-    times = []
-    for _ in range(runs):
-        started = perf_counter()
-        result = await work()
-        times.append(perf_counter() - started)
-    return times, result
+async def _reminders_sent(url: str, now: datetime) -> None:
+    """The timed event's reminders, already sent, as a bot running all along leaves them.
+
+    The event is under way, so a bot started on this database would otherwise send its
+    reminders now (to chats the fake server does not know), in the middle of a measurement.
+    """
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session:
+            for kind in ReminderKind:
+                session.add(
+                    Announcement(
+                        event_id=TARGET_EVENT,
+                        reminder_kind=kind.value,
+                        status=AnnouncementStatus.DONE,
+                        send_at=now,
+                        started_at=now,
+                        finished_at=now,
+                        report_sent_at=now,
+                    )
+                )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def connection_modes(url: str) -> list[str]:
+    """The ways to connect worth telling apart on this database."""
+    return [CACHE_ON, CACHE_OFF] if url.startswith("postgresql") else [SQLITE_MODE]
+
+
+def engine_for(url: str, mode: str) -> AsyncEngine:
+    """asa's engine (storage.database), with the statement caches off if asked."""
+    if mode != CACHE_OFF:
+        return create_engine(url)
+    query = {"prepared_statement_cache_size": "0"}  # SQLAlchemy's cache of prepared statements
+    engine = create_engine(make_url(url).update_query_dict(query).render_as_string(False))
+
+    def no_asyncpg_cache(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        params["statement_cache_size"] = 0  # asyncpg's own
+
+    event.listen(engine.sync_engine, "do_connect", no_asyncpg_cache)
+    return engine
+
+
+async def timed_connections(
+    url: str,
+    mode: str,
+    work: Callable[[SessionFactory], Awaitable[Any]],
+    *,
+    connections: int,
+    runs: int,
+) -> tuple[list[list[float]], Any]:
+    """`runs` timed runs on each of `connections` new connections; the times and a result.
+
+    One engine throughout, as in the bot, so SQLAlchemy compiles each statement once; one
+    untimed run first, so neither that nor this process's lazy imports are timed. The pool is
+    then emptied before each connection, which is opened (login, dialect set-up) before its
+    first timed run: "first run" is the first query work on a new connection.
+    """
+    engine = engine_for(url, mode)
+    by_connection: list[list[float]] = []
+    try:
+        result = await work(session_factory(engine))
+        for _ in range(connections):
+            await engine.dispose()
+            await check_connection(engine)
+            sessions = session_factory(engine)
+            times = []
+            for _ in range(runs):
+                started = perf_counter()
+                result = await work(sessions)
+                times.append(perf_counter() - started)
+            by_connection.append(times)
+    finally:
+        await engine.dispose()
+    return by_connection, result
+
+
+async def count_event(sessions: SessionFactory, event_id: int = TARGET_EVENT) -> Any:
+    """The /headcount service for one event, in a fresh session."""
+    async with sessions() as session:
+        return await headcount.headcount(session=session, access=ADMIN, event_id=event_id)
 
 
 async def measure(*, database: str, size: Size) -> Timings:
@@ -267,36 +401,34 @@ async def measure(*, database: str, size: Size) -> Timings:
         started = perf_counter()
         await load(url, size, geography, now)
         load_seconds = perf_counter() - started
-        engine = create_engine(url)
-        sessions = session_factory(engine)
-        try:
 
-            async def count() -> headcount.Headcount:
-                async with sessions() as session:
-                    return await headcount.headcount(
-                        session=session, access=ADMIN, event_id=TARGET_EVENT
-                    )
+        async def export(sessions: SessionFactory) -> exports.ExportFiles:
+            async with sessions() as session:
+                return await exports.export_attendees(
+                    session=session,
+                    access=ADMIN,
+                    event_id=TARGET_EVENT,
+                    t=translator("th"),
+                    tz=TZ,
+                    zone_names=zone_names,
+                    now=now,
+                )
 
-            async def export() -> exports.ExportFiles:
-                async with sessions() as session:
-                    return await exports.export_attendees(
-                        session=session,
-                        access=ADMIN,
-                        event_id=TARGET_EVENT,
-                        t=translator("th"),
-                        tz=TZ,
-                        zone_names=zone_names,
-                        now=now,
-                    )
-
-            count_times, counted = await _timed(size.runs, count)
-            export_times, files = await _timed(size.runs, export)
-        finally:
-            await engine.dispose()
+        modes = connection_modes(url)
+        series: list[Series] = []
+        for mode in modes:
+            times, counted = await timed_connections(
+                url, mode, count_event, connections=size.connections, runs=size.runs
+            )
+            series.append(Series(HEADCOUNT, mode, times))
+        for mode in modes:
+            times, files = await timed_connections(
+                url, mode, export, connections=size.connections, runs=EXPORT_RUNS
+            )
+            series.append(Series(EXPORT, mode, times))
     return Timings(
         load_seconds=load_seconds,
-        headcount=count_times,
-        export=export_times,
+        series=series,
         arrived=counted.arrived,
         registered=counted.registered,
         not_arrived=counted.not_arrived,
@@ -307,12 +439,32 @@ async def measure(*, database: str, size: Size) -> Timings:
     )
 
 
+def series_rows(series: list[Series]) -> list[list[Any]]:
+    """One table row per service and connection mode, in milliseconds."""
+    return [
+        [
+            one.service,
+            one.mode,
+            median(one.first()) * 1000,
+            median(one.window(2, CUSTOM_PLANS)) * 1000,
+            median(one.window(CUSTOM_PLANS + 1)) * 1000,
+            max(one.every(), default=math.nan) * 1000,
+            f"{len(one.runs)} × {len(one.runs[0]) if one.runs else 0}",
+        ]
+        for one in series
+    ]
+
+
+SERIES_COLUMNS = ["service", "connection", "first run", "runs 2-5", "runs 6+", "max", "runs"]
+SERIES_NOTE = (
+    "milliseconds; 'first run': the median over new connections of each one's first run; "
+    "'runs 2-5' (custom plans on PostgreSQL) and 'runs 6+' (where it may use a generic plan): "
+    "medians of those runs on every connection; runs: connections × runs on each"
+)
+
+
 def report(database: str, size: Size, timings: Timings) -> Report:
-    """The headcount table: median, fastest and slowest of the runs, in milliseconds."""
-
-    def row(label: str, times: list[float]) -> list[Any]:
-        return [label, median(times) * 1000, min(times) * 1000, max(times) * 1000, len(times)]
-
+    """The headcount table: first run on a new connection apart from the later ones."""
     registered = round(size.attendees * REGISTERED_SHARE)
     walkins = size.attendees - registered
     no_shows = _no_shows(size)
@@ -323,21 +475,15 @@ def report(database: str, size: Size, timings: Timings) -> Report:
             f"{size.checkins:,} check-ins; one event of {size.attendees:,}"
         ),
         database=database,
-        columns=["service", "median ms", "min ms", "max ms", "runs"],
-        rows=[
-            row("headcount (/headcount)", timings.headcount),
-            row("attendee export, CSV + XLSX (/export)", timings.export),
-        ],
+        columns=SERIES_COLUMNS,
+        rows=series_rows(timings.series),
         data={
             "people": size.people,
             "events": size.events,
             "checkins": size.checkins,
             "attendees": size.attendees,
             "load_seconds": timings.load_seconds,
-            "headcount_ms": [t * 1000 for t in timings.headcount],
-            "headcount_ms_median": median(timings.headcount) * 1000,
-            "export_ms": [t * 1000 for t in timings.export],
-            "export_ms_median": median(timings.export) * 1000,
+            "series": [one.summary() for one in timings.series],
             "export_rows": timings.export_rows,
             "csv_bytes": timings.csv_bytes,
             "xlsx_bytes": timings.xlsx_bytes,
@@ -350,10 +496,11 @@ def report(database: str, size: Size, timings: Timings) -> Report:
             "export has one row per attendee": timings.export_rows == size.attendees,
         },
         notes=[
+            SERIES_NOTE,
             f"bulk load took {timings.load_seconds:.1f} s (not through the bot), then ANALYZE",
-            "each run opens a fresh session; one untimed warm-up run first",
-            "headcount runs (ms): " + ", ".join(f"{t * 1000:.0f}" for t in timings.headcount),
-            "export runs (ms): " + ", ".join(f"{t * 1000:.0f}" for t in timings.export),
+            "each run opens a fresh session; one engine per series, as in the bot, with one "
+            "untimed run first (lazy imports, SQLAlchemy's statement compilation); its pool is "
+            "emptied before each new connection, which is opened before its first run",
             f"CSV {timings.csv_bytes / 1024:,.0f} KiB, XLSX {timings.xlsx_bytes / 1024:,.0f} KiB",
         ],
     )

@@ -112,14 +112,24 @@ async def test_broadcast_quick_reaches_every_recipient_exactly_once() -> None:
         assert run["http_429"] >= 0
 
 
-async def test_headcount_quick_counts_and_exports_the_loaded_event() -> None:
+async def test_headcount_quick_times_first_runs_apart_on_every_connection_mode() -> None:
     size = headcount.Size.of(quick=True, n=None)
     table = await headcount.run(database=backend(), quick=True, n=None)
     assert table.ok, table.table()
     assert table.data["export_rows"] == size.attendees
-    assert len(table.data["headcount_ms"]) == len(table.data["export_ms"]) == size.runs
-    assert _positive(table.data["headcount_ms_median"])
-    assert _positive(table.data["export_ms_median"])
+    series = table.data["series"]
+    modes = {one["connection"] for one in series}
+    if backend() == "postgresql":
+        assert modes == {headcount.CACHE_ON, headcount.CACHE_OFF}
+    else:
+        assert modes == {headcount.SQLITE_MODE}
+    for one in series:
+        assert len(one["ms_by_connection"]) == size.connections
+        assert _positive(one["first_run_ms_median"])
+        assert _positive(one["runs_2_to_5_ms_median"])
+        if one["service"] == headcount.HEADCOUNT:
+            assert all(len(times) == size.runs for times in one["ms_by_connection"])
+            assert _positive(one["runs_6_on_ms_median"])
 
 
 def test_command_line_prints_json_for_tools(capsys: pytest.CaptureFixture[str]) -> None:
