@@ -1,7 +1,7 @@
 """python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
-Benchmarks: checkin, memory, broadcast, headcount (all of these: `all`, the default). Prints one
-table per benchmark and database (or, with --json, one JSON document for tools); exits 1 when a
+Benchmarks: checkin, memory, broadcast, headcount, growth (all of these: `all`, the default). Prints
+one table per benchmark and database (or, with --json, one JSON document for tools); exits 1 when a
 benchmark fails or a sanity check does not hold, since its figures would lie. A part cut short by
 its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or SIGTERM stops every bot the
 bench started and drops its scratch databases.
@@ -17,10 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import broadcast, checkin, headcount, lifecycle, memory
+from bench import broadcast, checkin, growth, headcount, lifecycle, memory
 from bench.common import DATABASES, BenchError, Report, machine
 
-ALL = ("checkin", "memory", "broadcast", "headcount")
+ALL = ("checkin", "memory", "broadcast", "headcount", "growth")
 BENCHMARKS = (*ALL, "all")
 EXIT_INTERRUPTED = 130
 
@@ -89,6 +89,8 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
             )
         if "headcount" in wanted:
             done(await headcount.run(database=database, quick=args.quick, n=args.n))
+        if "growth" in wanted:
+            done(await growth.run(database=database, quick=args.quick))
     return reports
 
 

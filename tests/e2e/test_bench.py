@@ -22,7 +22,7 @@ from typing import TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bench import broadcast, checkin, headcount, memory
+from bench import broadcast, checkin, growth, headcount, memory
 from bench.__main__ import main, parse_args, plain
 from bench.common import Report, cores, median, percentile
 from bench.lifecycle import DATABASE_PREFIX
@@ -130,6 +130,20 @@ async def test_headcount_quick_times_first_runs_apart_on_every_connection_mode()
         if one["service"] == headcount.HEADCOUNT:
             assert all(len(times) == size.runs for times in one["ms_by_connection"])
             assert _positive(one["runs_6_on_ms_median"])
+
+
+async def test_growth_quick_prints_a_factor_per_tenfold() -> None:
+    table = await growth.run(database=backend(), quick=True)
+    assert table.ok, table.table()
+    points = table.data["points"]
+    assert [point["checkins"] for point in points] == [1_000, 10_000, 100_000]
+    assert len(table.data["growth_per_10x"]) == len(points) - 1
+    for point in points:
+        assert _positive(point["checkin_ms_median"])
+        assert _positive(point["headcount_first_run_ms_median"])
+    for factors in table.data["growth_per_10x"]:
+        assert all(_positive(value) for value in factors.values())
+    assert "×/10×" in table.table()
 
 
 def test_command_line_prints_json_for_tools(capsys: pytest.CaptureFixture[str]) -> None:
