@@ -1,10 +1,10 @@
 """python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
-Benchmarks: checkin, memory, broadcast, headcount, growth (all of these: `all`, the default). Prints
-one table per benchmark and database (or, with --json, one JSON document for tools); exits 1 when a
-benchmark fails or a sanity check does not hold, since its figures would lie. A part cut short by
-its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or SIGTERM stops every bot the
-bench started and drops its scratch databases.
+Benchmarks: checkin, memory, broadcast, headcount, growth, durability (all of these: `all`, the
+default). Prints one table per benchmark and database (or, with --json, one JSON document for
+tools); exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie.
+A part cut short by its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or SIGTERM
+stops every bot the bench started and drops its scratch databases.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import broadcast, checkin, growth, headcount, lifecycle, memory
+from bench import broadcast, checkin, durability, growth, headcount, lifecycle, memory
 from bench.common import DATABASES, BenchError, Report, machine
 
-ALL = ("checkin", "memory", "broadcast", "headcount", "growth")
+ALL = ("checkin", "memory", "broadcast", "headcount", "growth", "durability")
 BENCHMARKS = (*ALL, "all")
 EXIT_INTERRUPTED = 130
 
@@ -91,6 +91,8 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
             done(await headcount.run(database=database, quick=args.quick, n=args.n))
         if "growth" in wanted:
             done(await growth.run(database=database, quick=args.quick))
+        if "durability" in wanted and database == "sqlite":
+            done(await durability.run(quick=args.quick))
     return reports
 
 

@@ -22,7 +22,7 @@ from typing import TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bench import broadcast, checkin, growth, headcount, memory
+from bench import broadcast, checkin, durability, growth, headcount, memory
 from bench.__main__ import main, parse_args, plain
 from bench.common import Report, cores, median, percentile
 from bench.lifecycle import DATABASE_PREFIX
@@ -144,6 +144,16 @@ async def test_growth_quick_prints_a_factor_per_tenfold() -> None:
     for factors in table.data["growth_per_10x"]:
         assert all(_positive(value) for value in factors.values())
     assert "×/10×" in table.table()
+
+
+async def test_durability_quick_compares_normal_with_full_sync() -> None:
+    table = await durability.run(quick=True)
+    assert table.ok, table.table()
+    normal, full = table.data["modes"]
+    assert (normal["synchronous"], full["synchronous"]) == ("NORMAL", "FULL")
+    assert _positive(normal["checkins_per_s_median"])
+    assert _positive(full["checkins_per_s_median"])
+    assert "raw database cost" in table.table()
 
 
 def test_command_line_prints_json_for_tools(capsys: pytest.CaptureFixture[str]) -> None:
