@@ -1,6 +1,8 @@
-"""Benchmarks that print tables: check-in throughput, broadcast pace, headcount at scale, memory.
+"""Benchmarks that print tables: check-in throughput against reference bots, broadcast pace,
+headcount at scale, growth with the database, SQLite durability, memory, open-loop latency.
 
-Run them with `python -m bench [checkin|broadcast|headcount|memory|all] [--quick] [--json]`
-(`make bench` runs them all). They are measurements, not tests: the test suite only runs each
-one's `--quick` size to prove it still works.
+Run them with `python -m bench [checkin|memory|broadcast|headcount|growth|durability|all]
+[--quick] [--json] [--db sqlite|postgresql|both]`, and the open-loop latency driver with
+`python -m bench latency` (minutes per database; not part of `all`). They are measurements, not
+tests: the test suite only runs each one's `--quick` size to prove it still works.
 """

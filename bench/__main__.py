@@ -1,10 +1,12 @@
 """python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
 Benchmarks: checkin, memory, broadcast, headcount, growth, durability (all of these: `all`, the
-default). Prints one table per benchmark and database (or, with --json, one JSON document for
-tools); exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie.
-A part cut short by its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or SIGTERM
-stops every bot the bench started and drops its scratch databases.
+default), and latency, which runs only when named (`python -m bench latency`): it offers load
+for a fixed time per rate and bot, minutes in all. Prints one table per benchmark and database
+(or, with --json, one JSON document for tools); exits 1 when a benchmark fails or a sanity check
+does not hold, since its figures would lie. A part cut short by its deadline still prints what
+it measured, marked INCOMPLETE. Ctrl-C or SIGTERM stops every bot the bench started and drops
+its scratch databases.
 """
 
 from __future__ import annotations
@@ -17,12 +19,23 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import broadcast, checkin, durability, growth, headcount, lifecycle, memory
+from bench import broadcast, checkin, durability, growth, headcount, latency, lifecycle, memory
 from bench.common import DATABASES, BenchError, Report, machine
 
 ALL = ("checkin", "memory", "broadcast", "headcount", "growth", "durability")
-BENCHMARKS = (*ALL, "all")
+BENCHMARKS = (*ALL, "latency", "all")
 EXIT_INTERRUPTED = 130
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    """Rates a second, from "25,50,100"."""
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a list of rates: {text!r}") from error
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError("rates must be positive numbers, e.g. 25,50,100,200")
+    return rates
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="*",
         default=["all"],
         metavar="benchmark",
-        help=f"one or more of {', '.join(BENCHMARKS)} (default: all)",
+        help=f"one or more of {', '.join(BENCHMARKS)} (default: all, which is all but latency)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: proves it works")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of tables")
@@ -49,11 +62,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--limit", type=float, help="the fake's overall messages per second for broadcast (30)"
     )
     parser.add_argument("--rounds", type=int, help="check-in rounds per bot (3, at least 3)")
+    parser.add_argument(
+        "--rates", type=_rates, help="latency: offered check-ins a second (25,50,100,200)"
+    )
+    parser.add_argument(
+        "--duration", type=float, help="latency: seconds each rate is offered (20; 5 quick)"
+    )
+    parser.add_argument(
+        "--arrivals",
+        choices=["poisson", "even"],
+        default="poisson",
+        help="latency: Poisson (default) or evenly spaced arrivals",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
-    for name in ("n", "limit", "rounds"):
+    for name in ("n", "limit", "rounds", "duration"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name} must be positive")
@@ -93,6 +118,11 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
             done(await growth.run(database=database, quick=args.quick))
         if "durability" in wanted and database == "sqlite":
             done(await durability.run(quick=args.quick))
+        if "latency" in wanted:
+            plan = latency.Plan.of(
+                quick=args.quick, rates=args.rates, duration=args.duration, arrivals=args.arrivals
+            )
+            done(await latency.run(database=database, plan=plan))
     return reports
 
 

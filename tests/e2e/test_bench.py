@@ -22,7 +22,7 @@ from typing import TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bench import broadcast, checkin, durability, growth, headcount, memory
+from bench import broadcast, checkin, durability, growth, headcount, latency, memory
 from bench.__main__ import main, parse_args, plain
 from bench.common import Report, cores, median, percentile
 from bench.lifecycle import DATABASE_PREFIX
@@ -156,6 +156,28 @@ async def test_durability_quick_compares_normal_with_full_sync() -> None:
     assert "raw database cost" in table.table()
 
 
+async def test_latency_drives_an_open_loop_and_reports_a_rate_it_cannot_keep() -> None:
+    plan = latency.Plan.of(quick=True, rates=(25.0, 400.0), duration=1.0)
+    table = await latency.run(database=backend(), plan=plan)
+    assert table.ok, table.table()
+    cells = table.data["cells"]
+    assert [(cell["rate_per_s"], cell["bot"]) for cell in cells] == [
+        (rate, bot) for rate in plan.rates for bot, _ in latency.BOTS
+    ]
+    for cell in cells:
+        assert cell["sent"] > 0
+        assert 0 <= cell["share_over_50_ms"] <= 1
+    calm = [cell for cell in cells if cell["rate_per_s"] == 25.0]
+    assert all(cell["complete"] and _positive(cell["p50_ms"]) for cell in calm)
+    # 400 a second for a second against a limiter of 25 a second cannot be answered in time:
+    # the cell still reports what it measured.
+    shipped = next(c for c in cells if c["rate_per_s"] == 400.0 and c["bot"] == "asa_shipped")
+    assert not shipped["complete"]
+    assert 0 < shipped["replied"] < shipped["sent"]
+    assert not table.complete
+    assert "INCOMPLETE" in table.table()
+
+
 def test_command_line_prints_json_for_tools(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["headcount", "--quick", "--json", "--db", backend(), "--n", "400"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -172,9 +194,10 @@ def test_json_has_no_nan_or_infinity() -> None:
     assert plain({"a": [math.nan, math.inf, 1.5], "b": (2,)}) == {"a": [None, None, 1.5], "b": [2]}
 
 
-def test_command_line_runs_everything_by_default_or_what_is_named() -> None:
+def test_command_line_runs_everything_but_latency_by_default_or_what_is_named() -> None:
     assert parse_args([]).benchmarks == ["all"]
     assert parse_args(["checkin", "memory"]).benchmarks == ["checkin", "memory"]
+    assert parse_args(["latency", "--rates", "25,50", "--duration", "2"]).rates == (25.0, 50.0)
 
 
 @pytest.mark.parametrize(
@@ -184,6 +207,8 @@ def test_command_line_runs_everything_by_default_or_what_is_named() -> None:
         ["nope"],
         ["broadcast", "--limit", "-1"],
         ["checkin", "--rounds", "2"],
+        ["latency", "--rates", "25,x"],
+        ["latency", "--duration", "0"],
     ],
 )
 def test_command_line_refuses_bad_arguments(argv: list[str]) -> None:
