@@ -52,6 +52,9 @@ class DatabaseSettings(_Section):
     url: str = DEFAULT_DATABASE_URL
     echo: bool = False
     pool_size: int = Field(default=10, ge=1, le=100)
+    # How long one action is retried while the database is unreachable before the person is
+    # told it was not recorded.
+    retry_seconds: float = Field(default=45.0, ge=0, le=600)
 
 
 class BotSettings(_Section):
@@ -67,6 +70,10 @@ class BotSettings(_Section):
     flood_max_updates: int = Field(default=20, ge=1)
     flood_window_seconds: float = Field(default=10.0, gt=0)
     flood_mute_seconds: float = Field(default=30.0, gt=0)
+    # An unfinished flow (registration, /newevent, /broadcast...) is dropped after this long
+    # without an answer; a waiting prompt (the check-in code) sooner.
+    flow_timeout_minutes: float = Field(default=30.0, gt=0, le=7 * 24 * 60)
+    prompt_timeout_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
 
     @field_validator("timezone")
     @classmethod

@@ -1,24 +1,66 @@
-"""The async engine and sessions, for SQLite (embedded default) and PostgreSQL (production)."""
+"""The async engine, sessions and transactions, for SQLite (embedded default) and PostgreSQL.
+
+Everything that writes goes through `Database.run(work)`: one session, one transaction, committed
+when `work` returns, rolled back when it raises. A transient failure (the server restarting, a
+dropped connection, SQLite busy) is retried with backoff for a bounded time, so an update that
+arrives during a short outage takes effect when the database is back; after that, the caller
+gets `DatabaseUnavailable` and can say honestly that nothing was recorded.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+_log = logging.getLogger(__name__)
+
 SessionFactory = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 SQLITE_POOL_TIMEOUT_SECONDS = 60
+# How long a transaction is retried through an outage before the caller is told it failed.
+DEFAULT_RETRY_SECONDS = 45.0
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 2.0
+# Opt-in fault injection for tests and benchmarks: this many milliseconds are added (without
+# blocking the event loop) before every statement and commit.
+LATENCY_ENV = "ASA_DB_LATENCY_MS"
+# SQLSTATE classes and codes that mean "try again": connection trouble, the server shutting
+# down or starting, too many connections, serialization failures and deadlocks.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08",)
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01"})
+_SQLITE_BUSY_HINTS = ("database is locked", "database is busy", "database table is locked")
+
+# How many sessions this task has open; a second one would wait for itself on SQLite's single
+# pooled connection, and a Telegram call while one is open stalls everyone else.
+_open_sessions: ContextVar[int] = ContextVar("asa_open_sessions", default=0)
 
 
 class DatabaseError(Exception):
     """The database cannot be used; the message is one sentence with the fix."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the retry budget; nothing was recorded."""
+
+
+class NestedSession(RuntimeError):
+    """A session was opened while this task already holds one (a programming error)."""
 
 
 def parse_url(url: str) -> URL:
@@ -38,14 +80,38 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine with the settings each database needs."""
+def is_sqlite(engine: AsyncEngine) -> bool:
+    """True for the embedded SQLite database."""
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, statement_cache_size: int | None = None
+) -> AsyncEngine:
+    """An async engine with the settings each database needs.
+
+    Statement parameters (names, phone numbers) never reach logs or error texts
+    (`hide_parameters`), with or without `echo`.
+    """
     parsed = parse_url(url)
     if parsed.drivername.startswith("sqlite"):
-        return _sqlite_engine(parsed, echo=echo)
-    return create_async_engine(
-        parsed, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+        engine = _sqlite_engine(parsed, echo=echo)
+    else:
+        connect_args: dict[str, Any] = {}
+        if statement_cache_size is not None:
+            connect_args["statement_cache_size"] = statement_cache_size
+        # No pool_pre_ping: a dead pooled connection fails its first statement, which
+        # Database.run retries on a fresh one; pinging first would cost a round trip each time.
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            hide_parameters=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args=connect_args,
+        )
+    _inject_latency(engine)
+    return engine
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
@@ -60,6 +126,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         pool_size=1,
         max_overflow=0,
@@ -89,9 +156,25 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _inject_latency(engine: AsyncEngine) -> None:
+    """With ASA_DB_LATENCY_MS set, every statement and commit waits that long first."""
+    milliseconds = float(os.environ.get(LATENCY_ENV) or 0)
+    if milliseconds <= 0:
+        return
+    seconds = milliseconds / 1000
+
+    def pause(*_args: Any, **_kwargs: Any) -> None:
+        # Called inside SQLAlchemy's greenlet: await_only suspends this statement without
+        # blocking the event loop, as a slow network would.
+        await_only(asyncio.sleep(seconds))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", pause)
+    event.listen(engine.sync_engine, "commit", pause)
+
+
 def session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit, and count themselves open."""
+    return async_sessionmaker(engine, class_=TrackedSession, expire_on_commit=False)
 
 
 async def check_connection(engine: AsyncEngine) -> None:
@@ -105,3 +188,134 @@ async def check_connection(engine: AsyncEngine) -> None:
             f"({type(error).__name__}): check [database] url or DATABASE_URL and that the "
             "server is running."
         ) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Transactions with retry
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying the same transaction again later may succeed."""
+    if isinstance(error, OSError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        original = error.orig
+        state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+        if isinstance(state, str) and (
+            state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+        ):
+            return True
+        message = str(original).lower()
+        if isinstance(error, OperationalError) and any(h in message for h in _SQLITE_BUSY_HINTS):
+            return True
+        return "connection was closed" in message or "connection is closed" in message
+    return _is_asyncpg_connection_error(error)
+
+
+def _is_asyncpg_connection_error(error: BaseException) -> bool:
+    """asyncpg's own errors, raised unwrapped while a connection is being made."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return True
+    state = getattr(error, "sqlstate", None)
+    return isinstance(state, str) and (
+        state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    )
+
+
+def session_is_open() -> bool:
+    """Whether the current task holds a database session right now."""
+    return _open_sessions.get() > 0
+
+
+class TrackedSession(AsyncSession):
+    """A session that knows it is open in this task, and refuses to be the second one."""
+
+    async def __aenter__(self) -> TrackedSession:
+        if _open_sessions.get() > 0:
+            raise NestedSession(
+                "a database session was opened while this task already holds one; on SQLite "
+                "it would wait for itself (see CONTRIBUTING.md, one session at a time)"
+            )
+        _open_sessions.set(_open_sessions.get() + 1)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.close()
+        finally:
+            _open_sessions.set(max(0, _open_sessions.get() - 1))
+
+
+AfterCommit = Callable[[], None]
+_AFTER_COMMIT_KEY = "asa_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once the transaction this session is in has committed (not on rollback)."""
+    callbacks: list[AfterCommit] = session.info.setdefault(_AFTER_COMMIT_KEY, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+class Database:
+    """Runs units of work, each in one transaction, retrying through short outages."""
+
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        *,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sessions = sessions
+        self.retry_seconds = retry_seconds
+        self._sleep = sleep
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work(session)` in one transaction, committed when it returns.
+
+        A transient failure rolls the transaction back and runs `work` again from the start
+        (so it must not have effects outside the session), with backoff, for up to
+        `retry_seconds`; then DatabaseUnavailable. Any other exception propagates at once.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        backoff = FIRST_BACKOFF_SECONDS
+        attempt = 1
+        while True:
+            try:
+                return await self._once(work)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                if time.monotonic() + backoff > deadline:
+                    _log.error(
+                        "database unavailable after %d attempts (%s); giving up",
+                        attempt,
+                        type(error).__name__,
+                    )
+                    raise DatabaseUnavailable(type(error).__name__) from error
+                _log.warning(
+                    "database trouble (%s), attempt %d; retrying in %.1f s",
+                    type(error).__name__,
+                    attempt,
+                    backoff,
+                )
+            await self._sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            attempt += 1
+
+    async def _once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """One attempt: open, work, commit, close; then the after-commit callbacks."""
+        async with self.sessions() as session:
+            result = await work(session)
+            await session.commit()
+            callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+        for callback in callbacks:
+            callback()
+        return result

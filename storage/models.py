@@ -127,6 +127,29 @@ class Person(SQLModel, table=True):
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     is_walkin: bool = False
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    # Set when staff confirmed this record is the same person as another one (a walk-in who
+    # also registered on Telegram): the other record is kept, this one counts no more.
+    merged_into_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class PersonMerge(SQLModel, table=True):
+    """Two records found to be one person: what moved, so that the merge can be undone."""
+
+    __tablename__ = "person_merge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kept_id: int = Field(foreign_key="person.id", index=True)
+    merged_id: int = Field(foreign_key="person.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    by_id: int | None = Field(default=None, foreign_key="person.id")
+    # Why they are the same person: "contact" (the same phone shared through Telegram's contact
+    # button), "staff" (confirmed by staff at the door or in a merge offer).
+    reason: str = Field(max_length=16)
+    # Ids of the check-ins and registrations moved, and copies of those dropped because the
+    # kept record had one for the same event; enough to restore both records exactly.
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    undone_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    undone_by_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class District(SQLModel, table=True):
@@ -221,8 +244,18 @@ class CheckIn(SQLModel, table=True):
     checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class AnnouncementKind(StrEnum):
+    """Who wrote an announcement: a person (broadcast), the reminder rules, or the bot itself."""
+
+    BROADCAST = "broadcast"
+    REMINDER = "reminder"
+    # Notices (an event cancelled, a place freed, a role granted, a delivery report): a
+    # translation key and its values, rendered in each recipient's language when sent.
+    NOTICE = "notice"
+
+
 class Announcement(SQLModel, table=True):
-    """A broadcast or an automatic reminder: one row, plus one delivery per recipient."""
+    """A broadcast, a reminder or a notice: one row, plus one delivery per recipient."""
 
     __table_args__ = (
         # A reminder of one kind goes out once per event, however often the alarm fires.
@@ -237,6 +270,10 @@ class Announcement(SQLModel, table=True):
     entities: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     event_id: int | None = Field(default=None, foreign_key="event.id")
     reminder_kind: str | None = Field(default=None, max_length=24)
+    kind: str = Field(default=AnnouncementKind.BROADCAST, max_length=16)
+    # For notices: the translation key and its values (see bot/services/notify.py).
+    template: str | None = Field(default=None, max_length=64)
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     status: str = Field(default=AnnouncementStatus.SCHEDULED, max_length=16)
     send_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -249,18 +286,23 @@ class Delivery(SQLModel, table=True):
     """One recipient's copy of an announcement: the outbox row the dispatcher works through."""
 
     __table_args__ = (
-        UniqueConstraint("announcement_id", "person_id", name="uq_delivery_announcement_person"),
+        # One copy per chat: a config admin who never registered has a chat but no person.
+        UniqueConstraint("announcement_id", "chat_id", name="uq_delivery_announcement_chat"),
         Index("ix_delivery_status_next", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     announcement_id: int = Field(foreign_key="announcement.id", index=True)
-    person_id: int = Field(foreign_key="person.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     chat_id: int = Field(sa_type=BigInteger)
     status: str = Field(default=DeliveryStatus.PENDING, max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The process that claimed it; a copy claimed by a process that died is sent again and
+    # counted as possibly received twice (`resent`).
+    claimed_by: str | None = Field(default=None, max_length=64)
+    resent: bool = False
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_id: int | None = Field(default=None, sa_type=BigInteger)
     error: str | None = Field(default=None, max_length=200)
@@ -278,6 +320,28 @@ class AuditEntry(SQLModel, table=True):
     target_type: str | None = Field(default=None, max_length=32)
     target_id: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ChatState(SQLModel, table=True):
+    """One Telegram user's conversation with the bot: their language and the flow they are in.
+
+    Read at the start of every update and written when it changes, so a person half-way
+    through a flow continues after a restart, or on another replica. A finished flow leaves an
+    empty draft: no personal data stays here.
+    """
+
+    __tablename__ = "chat_state"
+
+    telegram_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    language: str | None = Field(default=None, max_length=8)
+    flow: str | None = Field(default=None, max_length=32)
+    step: str | None = Field(default=None, max_length=32)
+    # Changes with every question; buttons carry it, so only the latest question's work.
+    nonce: str | None = Field(default=None, max_length=8)
+    draft: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class PtbUserData(SQLModel, table=True):
