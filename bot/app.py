@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -15,9 +16,12 @@ from bot.config import Settings
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler as outbox
 from bot.handlers import register_all
-from bot.runtime import Runtime
+from bot.lastseen import LastSeen
+from bot.runtime import Activity, Runtime
 from bot.services.startup import prepare_database
+from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest
 from bot.update_processor import PerPersonUpdateProcessor
+from bot.usecases.scope import touch_people
 from storage.persistence import SqlPersistence
 
 _log = logging.getLogger(__name__)
@@ -25,34 +29,78 @@ _log = logging.getLogger(__name__)
 # Long polls are held open by Telegram for `poll_timeout` seconds; the HTTP read timeout must
 # be longer, or every idle poll would end in a timeout error.
 POLL_READ_SLACK_SECONDS = 10
+# How long a request may wait for a free connection in the pool under a burst.
+POOL_TIMEOUT_SECONDS = 10.0
+
+
+class TrackedQueue(asyncio.Queue[object]):
+    """The update queue, counting each update from the moment it is queued until every
+    handler finished with it (python-telegram-bot calls task_done then)."""
+
+    def __init__(self, activity: Activity) -> None:
+        super().__init__()
+        self._activity = activity
+
+    def put_nowait(self, item: object) -> None:
+        """Queue an update (put() calls this too)."""
+        super().put_nowait(item)
+        self._activity.update_started()
+
+    def task_done(self) -> None:
+        """One queued update is completely processed."""
+        super().task_done()
+        self._activity.update_finished()
+
+
+def build_bot(settings: Settings) -> AsaBot:
+    """Our Bot: guarded requests, a tolerant getUpdates, Telegram's pace."""
+    telegram = settings.telegram
+    concurrency = settings.bot.max_concurrent_updates
+    return AsaBot(
+        telegram.token,
+        base_url=telegram.base_url,
+        base_file_url=telegram.base_file_url,
+        request=GuardedRequest(
+            connection_pool_size=max(8, concurrency // 4), pool_timeout=POOL_TIMEOUT_SECONDS
+        ),
+        poll_request=PollRequest(
+            connection_pool_size=1,
+            read_timeout=telegram.poll_timeout + POLL_READ_SLACK_SECONDS,
+        ),
+        defaults=Defaults(tzinfo=settings.tz),
+        rate_limiter=AIORateLimiter(
+            overall_max_rate=telegram.rate_limit,
+            overall_time_period=1,
+            max_retries=telegram.max_retries,
+        ),
+    )
 
 
 def build_application(
     settings: Settings, *, clock: Clock | None = None, runtime: Runtime | None = None
 ) -> AsaApplication:
-    """The Application with every handler, the rate limiter, persistence and the processor."""
+    """The Application with every handler, the rate limiter and the fair update processor."""
     runtime = runtime or Runtime.create(settings, clock=clock)
-    processor = PerPersonUpdateProcessor(settings.bot.max_concurrent_updates)
-    context_types = ContextTypes(context=AsaContext)
+    processor = PerPersonUpdateProcessor(
+        settings.bot.max_concurrent_updates, flood=runtime.flood, clock=runtime.clock
+    )
+
+    async def write_last_seen(telegram_ids: list[int]) -> None:
+        await touch_people(runtime.db, telegram_ids=telegram_ids, now=runtime.clock.now())
+
+    last_seen = LastSeen(write_last_seen)
+    runtime.activity.workers.append(last_seen)
     application: AsaApplication = (
         ApplicationBuilder()
-        .application_class(AsaApplication, kwargs={"runtime": runtime})
-        .token(settings.telegram.token)
-        .base_url(settings.telegram.base_url)
-        .base_file_url(settings.telegram.base_file_url)
-        .context_types(context_types)
-        .defaults(Defaults(tzinfo=settings.tz))
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=settings.telegram.rate_limit,
-                overall_time_period=1,
-                max_retries=settings.telegram.max_retries,
-            )
+        .application_class(
+            AsaApplication,
+            kwargs={"runtime": runtime, "processor": processor, "last_seen": last_seen},
         )
+        .bot(build_bot(settings))
+        .update_queue(TrackedQueue(runtime.activity))
+        .context_types(ContextTypes(context=AsaContext))
         .persistence(SqlPersistence(runtime.sessions))
         .concurrent_updates(processor)
-        .connection_pool_size(max(8, settings.bot.max_concurrent_updates // 4))
-        .get_updates_read_timeout(settings.telegram.poll_timeout + POLL_READ_SLACK_SECONDS)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()  # type: ignore[assignment]
@@ -67,15 +115,16 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     """Sync reference data and start background work once the bot is connected."""
     app = cast(AsaApplication, application)
     await prepare_database(app.runtime)
-    for hook in app.runtime.extras.get("post_init_hooks", []):
+    for hook in app.runtime.on_start:
         await hook(app)
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Close what post_init and build_application opened."""
     app = cast(AsaApplication, application)
-    for hook in app.runtime.extras.get("shutdown_hooks", []):
+    for hook in app.runtime.on_stop:
         await hook(app)
+    await app.last_seen.flush()
     await app.runtime.close()
 
 

@@ -1,4 +1,4 @@
-"""A typed CallbackContext: handlers get settings, sessions, the clock and a translator."""
+"""A typed CallbackContext: handlers get the actor, the database, the clock and a translator."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any, cast
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.i18n import Translator, normalise_language, translator
+from bot.scope import Actor
 
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import Settings
+    from bot.lastseen import LastSeen
     from bot.runtime import Runtime
-    from storage.database import SessionFactory
+    from bot.update_processor import PerPersonUpdateProcessor
+    from storage.database import Database, SessionFactory
 
 UserData = dict[Any, Any]
 ChatData = dict[Any, Any]
@@ -24,13 +27,25 @@ LANGUAGE_KEY = "lang"
 class AsaApplication(Application[ExtBot[None], "AsaContext", UserData, ChatData, BotData, Any]):
     """The Application, carrying our runtime (kept out of bot_data and persistence)."""
 
-    def __init__(self, *, runtime: Runtime, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        runtime: Runtime,
+        processor: PerPersonUpdateProcessor,
+        last_seen: LastSeen,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        self.processor = processor
+        self.last_seen = last_seen
 
 
 class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
     """What every handler receives."""
+
+    # Set once per update by the scope guard (bot/handlers/scope.py) before any handler runs.
+    _actor: Actor | None = None
 
     @property
     def app(self) -> AsaApplication:
@@ -40,7 +55,7 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
     @property
     def runtime(self) -> Runtime:
         """The long-lived objects of this bot."""
-        return cast(AsaApplication, self.application).runtime
+        return self.app.runtime
 
     @property
     def settings(self) -> Settings:
@@ -48,8 +63,13 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
         return self.runtime.settings
 
     @property
+    def db(self) -> Database:
+        """Where use cases run their transactions: `await use_case(context.db, ...)`."""
+        return self.runtime.db
+
+    @property
     def sessions(self) -> SessionFactory:
-        """Open one with `async with context.sessions() as session:`."""
+        """Raw sessions, for code not yet moved to use cases."""
         return self.runtime.sessions
 
     @property
@@ -58,17 +78,41 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
         return self.runtime.clock
 
     @property
+    def actor(self) -> Actor:
+        """Who sent this update (resolved once, before any handler)."""
+        if self._actor is None:
+            raise RuntimeError("no actor: the scope guard did not run for this update")
+        return self._actor
+
+    @actor.setter
+    def actor(self, actor: Actor) -> None:
+        self._actor = actor
+
+    @property
+    def has_actor(self) -> bool:
+        """Whether this context belongs to an update with a resolved sender (not a job)."""
+        return self._actor is not None
+
+    @property
     def lang(self) -> str:
         """This person's language: what they chose, else the deployment's default."""
         default = self.settings.bot.default_language
-        if self.user_data is None:
-            return default
-        return normalise_language(self.user_data.get(LANGUAGE_KEY), default)
+        # Flows not yet moved to chat_state keep the choice in user_data; it wins until then.
+        if self.user_data is not None and self.user_data.get(LANGUAGE_KEY):
+            return normalise_language(self.user_data.get(LANGUAGE_KEY), default)
+        if self._actor is not None:
+            return self._actor.lang
+        return default
 
     def set_lang(self, lang: str) -> None:
-        """Remember this person's language (persisted with their user data)."""
+        """Remember this person's language for the rest of this update (and in user_data)."""
+        lang = normalise_language(lang)
         if self.user_data is not None:
-            self.user_data[LANGUAGE_KEY] = normalise_language(lang)
+            self.user_data[LANGUAGE_KEY] = lang
+        if self._actor is not None:
+            from dataclasses import replace
+
+            self._actor = replace(self._actor, lang=lang, language_chosen=True)
 
     @property
     def t(self) -> Translator:

@@ -1,21 +1,37 @@
-"""Process different people's updates concurrently, each person's own updates in order.
+"""Process different people's updates concurrently, each person's own updates in order, fairly.
 
-python-telegram-bot's ConversationHandler assumes one update per person at a time. With the
-default sequential processing a slow person holds up the whole queue at the door; with plain
-concurrency one person's two quick taps could race. A lock per person gives both: concurrency
-across people, order within one.
+For each update, in this order:
+1. flood control: a person over the limit has the update dropped at once (or, for the update
+   that crossed the line, answered "slow down"), before it waits for anything;
+2. the person's lock: their earlier updates finish first (python-telegram-bot's handlers, our
+   flows and "last answer wins" buttons all assume one update per person at a time);
+3. a concurrency slot (`[bot] max_concurrent_updates`), taken only once it is this person's
+   turn, so one person's queue of waiting updates can never occupy every slot.
+
+python-telegram-bot's own semaphore wraps `do_process_update`; it is made too large to ever
+bind, and the real limit is applied here, after the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import BaseUpdateProcessor
 
-AfterUpdate = Callable[[], Awaitable[None]]
+from bot.clock import Clock
+from bot.flood import FloodGate, Verdict
+
+_log = logging.getLogger(__name__)
+
+# python-telegram-bot's semaphore must never be the one that waits (see the module docstring).
+UNBOUNDED = 1 << 30
+
+FloodWarning = Callable[[Update], Awaitable[None]]
 
 
 def ordering_key(update: object) -> int | None:
@@ -28,33 +44,59 @@ def ordering_key(update: object) -> int | None:
     return None
 
 
-class PerPersonUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across people, sequential per person; saves state after each update."""
+def _flood_key(update: object) -> int | None:
+    """The person a private-chat update counts against (groups are ignored elsewhere)."""
+    if not isinstance(update, Update):
+        return None
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return None
+    return user.id
 
-    def __init__(self, max_concurrent_updates: int, *, after_update: AfterUpdate | None = None):
-        super().__init__(max_concurrent_updates)
+
+class PerPersonUpdateProcessor(BaseUpdateProcessor):
+    """Flood control first, then the person's lock, then a slot."""
+
+    def __init__(
+        self,
+        max_concurrent_updates: int,
+        *,
+        flood: FloodGate | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(UNBOUNDED)
+        self.slots = max_concurrent_updates
+        self._slots = asyncio.BoundedSemaphore(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
-        self._after_update = after_update
+        self._flood = flood
+        self._clock = clock
+        self.warned: set[int] = set()  # update ids that crossed the flood line
+        self.dropped = 0
+        self._after_update: Callable[[], Awaitable[None]] | None = None
 
-    def set_after_update(self, after_update: AfterUpdate) -> None:
-        """A coroutine run after every update, e.g. to write conversation state at once."""
+    def set_after_update(self, after_update: Callable[[], Awaitable[None]]) -> None:
+        """A coroutine run after every update, inside the person's lock (state persistence)."""
         self._after_update = after_update
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Wait for this person's earlier updates, then process this one."""
+        """Flood check, wait for this person's earlier updates, take a slot, process."""
+        if self._drop_flood(update):
+            # Never awaited: close it so Python does not warn about a forgotten coroutine.
+            if asyncio.iscoroutine(coroutine):
+                coroutine.close()
+            return
         key = ordering_key(update)
         if key is None:
-            await coroutine
-            await self._after()
+            async with self._slots:
+                await coroutine
+                await self._after()
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
-                # Persist before the person's next update is processed, so a crash between
-                # two of their messages never loses the first one's conversation state.
                 await self._after()
         finally:
             self._release(key)
@@ -63,12 +105,41 @@ class PerPersonUpdateProcessor(BaseUpdateProcessor):
         if self._after_update is not None:
             await self._after_update()
 
+    def _drop_flood(self, update: object) -> bool:
+        """Count the update against its sender; True when it must be dropped unseen."""
+        key = _flood_key(update)
+        if key is None or self._flood is None or self._clock is None:
+            return False
+        verdict = self._flood.check(key, self._clock.now())
+        if verdict is Verdict.ALLOW:
+            return False
+        if verdict is Verdict.WARN and isinstance(update, Update):
+            # Processed after all, but only to say "slow down" in the person's own language
+            # (the scope guard reads it from the database and stops the update there).
+            _log.info("update %s: a person is flooding; muted for a while", update.update_id)
+            self.warned.add(update.update_id)
+            return False
+        self.dropped += 1
+        return True
+
+    def take_warning(self, update_id: int) -> bool:
+        """Whether this update is the one that crossed the flood line (asked once)."""
+        if update_id in self.warned:
+            self.warned.discard(update_id)
+            return True
+        return False
+
     def _release(self, key: int) -> None:
         """Drop the lock of a person nobody is waiting for, so the table stays small."""
         self._waiting[key] -= 1
         if self._waiting[key] == 0:
             del self._waiting[key]
             del self._locks[key]
+
+    @property
+    def people_waiting(self) -> int:
+        """How many people have an update in flight or waiting (for metrics and tests)."""
+        return len(self._waiting)
 
     async def initialize(self) -> None:
         """Nothing to set up."""

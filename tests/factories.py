@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import codes
-from bot.services.roles import Access
+from bot.services.access import Access
 from storage.models import Event, Person, Role, RoleGrant
 
 _serial = itertools.count(1)

@@ -14,7 +14,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.data.districts import load_geography
-from bot.services.roles import Access
+from bot.services.access import Access
 from storage.database import create_engine, session_factory
 from storage.models import (
     CheckIn,

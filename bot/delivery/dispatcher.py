@@ -30,15 +30,22 @@ from telegram import InlineKeyboardMarkup, MessageEntity
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.context import AsaApplication
+from bot.delivery.notifier import render_notice
 from bot.i18n import Translator, translator
 from bot.i18n.dates import format_duration
 from bot.runtime import Runtime
-from bot.services import announcements, people
-from storage.models import Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Person
+from bot.services import announcements
+from storage.models import (
+    Announcement,
+    AnnouncementKind,
+    AnnouncementStatus,
+    Delivery,
+    DeliveryStatus,
+    Person,
+)
 
 _log = logging.getLogger(__name__)
 
-DISPATCHER_KEY = "outbox_dispatcher"
 # Bad Requests that mean the chat is gone for good: treated like a block.
 GONE_CHAT_HINTS = ("chat not found", "user is deactivated", "bot was blocked")
 MAX_ERROR_CHARS = 120
@@ -52,7 +59,7 @@ class Claimed:
 
     id: int
     announcement_id: int
-    person_id: int
+    person_id: int | None
     chat_id: int
     attempts: int
 
@@ -171,6 +178,12 @@ class Dispatcher:
     def wake(self) -> None:
         """Ask the loop to look at the database now (alarms and new announcements call this)."""
         self._wake.set()
+        self.runtime.activity.fire()
+
+    @property
+    def idle(self) -> bool:
+        """No pass running and none asked for (what tests and shutdown wait for)."""
+        return not self._lock.locked() and not self._wake.is_set()
 
     def start(self) -> None:
         """Run the loop as an application task (so Application.stop waits for it)."""
@@ -247,7 +260,8 @@ class Dispatcher:
             await self._finish()
             for hook in list(self.after_pass):
                 await hook()
-            return processed
+        self.runtime.activity.fire()
+        return processed
 
     async def _wait_if_paused(self) -> None:
         """After a 429, nothing is sent until Telegram's wait is over."""
@@ -274,10 +288,16 @@ class Dispatcher:
                 announcement = await session.get(Announcement, announcement_id)
                 if announcement is None:
                     continue
+                if announcement.kind == AnnouncementKind.NOTICE:
+                    result.update(await self._notice_contents(session, announcement, items))
+                    continue
                 renderer = self.renderers.get(announcement.reminder_kind or "")
                 if announcement.reminder_kind and renderer is not None:
                     rendered = await renderer(
-                        session, self.runtime, announcement, [i.person_id for i in items]
+                        session,
+                        self.runtime,
+                        announcement,
+                        [i.person_id for i in items if i.person_id is not None],
                     )
                     result.update(
                         {i.id: rendered[i.person_id] for i in items if i.person_id in rendered}
@@ -286,6 +306,26 @@ class Dispatcher:
                 content = self._broadcast_content(announcement)
                 result.update({i.id: content for i in items})
         return result
+
+    async def _notice_contents(
+        self, session: AsyncSession, announcement: Announcement, items: list[Claimed]
+    ) -> dict[int, Content]:
+        """A notice in each recipient's language (the deployment's default for chats
+        without a person, such as config admins)."""
+        settings = self.runtime.settings
+        ids = [item.person_id for item in items if item.person_id is not None]
+        languages: dict[int, str] = {}
+        if ids:
+            rows = await session.exec(
+                select(Person.id, Person.language).where(col(Person.id).in_(ids))
+            )
+            languages = {pid or 0: lang for pid, lang in rows.all()}
+        contents: dict[int, Content] = {}
+        for item in items:
+            lang = languages.get(item.person_id or 0, settings.bot.default_language)
+            text, markup = render_notice(announcement, lang=lang, tz=settings.tz)
+            contents[item.id] = Content(text=text, reply_markup=markup)
+        return contents
 
     def _broadcast_content(self, announcement: Announcement) -> Content:
         """A coordinator's text, with its Telegram formatting kept as entities."""
@@ -370,8 +410,6 @@ class Dispatcher:
             .values(unreachable_at=now)
         )
         await session.commit()
-        # So that their next message clears the mark at once (see people.touch).
-        people.forget_touch(self.runtime.extras, item.chat_id)
 
     async def _backoff(self, session: AsyncSession, item: Claimed, error: TelegramError) -> None:
         """Timeouts and server errors: retry later, doubling the wait, up to max_attempts."""
@@ -433,10 +471,12 @@ class Dispatcher:
 
 def dispatcher_of(application: AsaApplication) -> Dispatcher:
     """This process's dispatcher (one per application, kept in the runtime)."""
-    dispatcher = application.runtime.extras.get(DISPATCHER_KEY)
+    runtime = application.runtime
+    dispatcher = runtime.outbox
     if not isinstance(dispatcher, Dispatcher) or dispatcher.application is not application:
         dispatcher = Dispatcher(application)
-        application.runtime.extras[DISPATCHER_KEY] = dispatcher
+        runtime.outbox = dispatcher
+        runtime.activity.workers.append(dispatcher)
     return dispatcher
 
 

@@ -36,9 +36,8 @@ __all__ = ["announcement_changed", "event_changed", "install", "run_due"]
 
 def install(application: AsaApplication) -> None:
     """Add the outbox's start-up and shutdown hooks (call once from build_application)."""
-    extras = application.runtime.extras
-    extras.setdefault("post_init_hooks", []).append(_start)
-    extras.setdefault("shutdown_hooks", []).append(_stop)
+    application.runtime.on_start.append(_start)
+    application.runtime.on_stop.append(_stop)
 
 
 def _job_queue(application: AsaApplication) -> JobQueue[Any] | None:

@@ -40,8 +40,9 @@ from bot.handlers.updates import message_of, query_of
 from bot.i18n import Translator, translator
 from bot.i18n.dates import format_datetime
 from bot.services import audit, roles
+from bot.services.access import Access, Capability, access_for
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.roles import Access, Capability, RoleChange
+from bot.services.roles import RoleChange
 from bot.services.validation import InvalidPhone, normalise_phone
 from storage.models import AuditEntry, Person, Role
 
@@ -414,7 +415,7 @@ async def _execute(update: Update, context: AsaContext, draft: Draft) -> str | i
         except DomainError as error:
             await message.reply_text(context.t(error.key, **error.values))
             return _end(context)
-        target_access = await roles.access_for(
+        target_access = await access_for(
             session=session,
             person=target,
             telegram_id=target.telegram_id,
@@ -676,6 +677,10 @@ def _end(context: AsaContext) -> int:
     if context.user_data is not None:
         context.user_data.pop(DRAFT_KEY, None)
     return ConversationHandler.END
+
+
+# Answered by this module's own handlers until it moves to the command registry.
+LEGACY_COMMANDS = frozenset({"grant", "revoke", "roles", "audit"})
 
 
 def register(application: AsaApplication) -> None:

@@ -1,51 +1,35 @@
-"""Check-in: /checkin CODE, deep links, shared locations, /checkin_for, /walkin and /checkout."""
+"""Check-in: /checkin CODE, deep links, shared locations, /checkin_for and /checkout.
+
+Handlers parse the update, call one use case (bot/usecases/checkin.py) and render its result.
+Two flows: the code prompt (`/checkin` alone waits for the code) and the staff search
+(`/checkin_for` alone waits for a name or phone; several open events wait for a choice).
+"""
 
 from __future__ import annotations
 
-import logging
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
-from bot.data.districts import search_districts
+from bot.flows import Flow, Input, Run
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import current_access, current_person
-from bot.handlers.updates import message_of, query_of
+from bot.handlers.dispatch import Callback, set_location_handler
+from bot.handlers.updates import args_of, message_of, query_of, text_of, trailing_ids
 from bot.i18n.dates import format_datetime, format_time
-from bot.services import checkins
-from bot.services.checkins import CheckInResult, WalkinFields, WrongCode
+from bot.services.checkins import CheckInResult, PersonMatch, WrongCode
 from bot.services.errors import DomainError
-from bot.services.roles import Capability
-from bot.services.startup import geography
-from bot.services.validation import InvalidName, InvalidPhone, normalise_name, normalise_phone
-from storage.models import Agency, Event, ParticipantType, VolunteerRole
+from bot.usecases import checkin as checking
+from bot.usecases.checkin import CODE_PROMPT, EventChoice
 
-_log = logging.getLogger(__name__)
-
-WAITING_CODE = "ci.code"
-W_EVENT = "wi.event"
-W_NAME = "wi.name"
-W_TYPE = "wi.type"
-W_AGENCY = "wi.agency"
-W_DISTRICT = "wi.district"
-W_ROLE = "wi.role"
-W_PHONE = "wi.phone"
-W_CONFIRM = "wi.confirm"
-
-WALKIN_KEY = "walkin_draft"
-SEARCH_KEY = "checkin_for_query"
 # Longer than any name or phone number; longer texts are refused before any search.
 SEARCH_MAX_CHARS = 100
+CODE_MAX_CHARS = 40
+PERSON_BUTTON = "cf:"  # cf:<event id>:<person id>, a stateless button re-checked when pressed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,13 +64,12 @@ def error_text(context: AsaContext, error: DomainError) -> str:
     return context.t(error.key, **values)
 
 
-async def _reply_error(update: Update, context: AsaContext, error: DomainError) -> None:
-    """Say why, as a message or a button's alert."""
-    text = error_text(context, error)
+async def _say(update: Update, context: AsaContext, text: str) -> None:
+    """Answer as a button's alert (for a press) or as a new message."""
     if update.callback_query is not None:
         await update.callback_query.answer(text[:200], show_alert=True)
         return
-    await message_of(update).reply_text(text)
+    await context.bot.send_message(context.actor.telegram_id, text)
 
 
 def success_text(context: AsaContext, result: CheckInResult) -> str:
@@ -94,16 +77,6 @@ def success_text(context: AsaContext, result: CheckInResult) -> str:
     at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
     key = "checkin.done_late" if result.late else "checkin.done"
     return context.t(key, title=result.event_title, at=at)
-
-
-async def _registered_person_id(update: Update, context: AsaContext) -> int | None:
-    """The sender's person id; tells them to register first when they have none."""
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-    if person is None or person.id is None:
-        await message_of(update).reply_text(context.t("checkin.register_first"))
-        return None
-    return person.id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,88 +89,92 @@ async def check_in_with_token(update: Update, context: AsaContext, token: str) -
     Also called at the end of registration (from a button press), so it always answers with
     a new message in the chat rather than a reply or a button alert.
     """
-    chat = update.effective_chat
-    if chat is None:
+    actor = context.actor
+    if not actor.registered:
+        await context.bot.send_message(actor.telegram_id, context.t("checkin.register_first"))
         return
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        if person is None or person.id is None:
-            await context.bot.send_message(chat.id, context.t("checkin.register_first"))
-            return
-        try:
-            result = await checkins.check_in_by_token(
-                session=session, person_id=person.id, token=token, now=context.clock.now()
-            )
-        except DomainError as error:
-            await context.bot.send_message(chat.id, error_text(context, error))
-            return
-    await context.bot.send_message(chat.id, success_text(context, result))
+    try:
+        result = await checking.with_token(
+            context.db, actor=actor, token=token, now=context.clock.now()
+        )
+    except DomainError as error:
+        await context.bot.send_message(actor.telegram_id, error_text(context, error))
+        return
+    await context.bot.send_message(actor.telegram_id, success_text(context, result))
 
 
 # ---------------------------------------------------------------------------------------------
 # Code: /checkin ABC234, or /checkin then the code
 
 
+@dataclass
+class CodePrompt:
+    """Nothing to remember: the prompt only waits."""
+
+
+CODE_FLOW = Flow(
+    CODE_PROMPT,
+    CodePrompt,
+    title_key="flow.checkin_code",
+    prompt=True,
+    hint_key=None,  # the question asked again says it all
+    # A QR scan (/start ci-...) while the prompt waits checks in and ends it quietly.
+    commands=frozenset({"checkin"}),
+)
+
+
 async def _try_code(update: Update, context: AsaContext, text: str) -> bool:
-    """Check in with a typed code; True when the person should be asked again."""
-    person_id = await _registered_person_id(update, context)
-    if person_id is None:
+    """Check in with a typed code and answer; True when the person should try again."""
+    try:
+        result = await checking.with_code(
+            context.db,
+            actor=context.actor,
+            code_text=text[:CODE_MAX_CHARS],
+            now=context.clock.now(),
+            limiter=context.runtime.wrong_codes,
+        )
+    except WrongCode as error:
+        await message_of(update).reply_text(error_text(context, error))
+        return True
+    except DomainError as error:
+        await message_of(update).reply_text(error_text(context, error))
         return False
-    limiter = checkins.wrong_code_limiter(context.runtime.extras)
-    async with context.sessions() as session:
-        try:
-            result = await checkins.check_in_by_code(
-                session=session,
-                person_id=person_id,
-                code_text=text[:40],
-                now=context.clock.now(),
-                limiter=limiter,
-            )
-        except WrongCode as error:
-            await _reply_error(update, context, error)
-            return True
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return False
     await message_of(update).reply_text(success_text(context, result))
     return False
 
 
-async def checkin_command(update: Update, context: AsaContext) -> str | int:
+async def checkin_command(update: Update, context: AsaContext) -> None:
     """/checkin CODE checks in at once; /checkin alone asks for the code."""
-    if context.args:
-        await _try_code(update, context, "".join(context.args))
-        return ConversationHandler.END
-    if await _registered_person_id(update, context) is None:
-        return ConversationHandler.END
-    await message_of(update).reply_text(context.t("checkin.ask_code"))
-    return WAITING_CODE
+    if not context.actor.registered:
+        await message_of(update).reply_text(context.t("checkin.register_first"))
+        return
+    code = "".join(args_of(context))
+    if code:
+        await _try_code(update, context, code)
+        return
+    run = CODE_FLOW.start(CodePrompt(), "code")
+    await run.ask(context, context.t("checkin.ask_code"))
 
 
-async def code_typed(update: Update, context: AsaContext) -> str | int:
-    """The code, typed after /checkin."""
-    again = await _try_code(update, context, message_of(update).text or "")
-    return WAITING_CODE if again else ConversationHandler.END
+@CODE_FLOW.on_text("code")
+async def code_typed(update: Update, context: AsaContext, run: Run[CodePrompt]) -> None:
+    """The code, typed after /checkin: done, or asked again after a wrong one."""
+    again = await _try_code(update, context, text_of(update))
+    if not again:
+        await run.end(context)
 
 
-async def code_by_location(update: Update, context: AsaContext) -> int:
+@CODE_FLOW.on_input("code", Input.LOCATION)
+async def code_by_location(update: Update, context: AsaContext, run: Run[CodePrompt]) -> None:
     """A location shared instead of the code: check in by location."""
+    await run.end(context)
     await location_shared(update, context)
-    return ConversationHandler.END
 
 
-async def code_not_text(update: Update, context: AsaContext) -> str:
-    """Anything but a code while waiting for one."""
-    await message_of(update).reply_text(context.t("checkin.ask_code_again"))
-    return WAITING_CODE
-
-
-async def cancel(update: Update, context: AsaContext) -> int:
-    """/cancel inside a check-in flow."""
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    await message_of(update).reply_text(context.t("checkin.cancelled"))
-    return ConversationHandler.END
+@CODE_FLOW.reasker
+async def ask_code_again(update: Update, context: AsaContext, run: Run[CodePrompt]) -> None:
+    """The prompt's question, again, with the way out."""
+    await run.ask(context, context.t("checkin.ask_code_again"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,26 +188,24 @@ async def location_shared(update: Update, context: AsaContext) -> None:
     if location is None:
         return
     # Live locations arrive as edits every few seconds: answer only when they check someone in.
-    live_update = update.edited_message is not None
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        if person is None or person.id is None:
-            if not live_update:
-                await message.reply_text(context.t("checkin.register_first"))
-            return
-        try:
-            result = await checkins.check_in_by_location(
-                session=session,
-                person_id=person.id,
-                latitude=location.latitude,
-                longitude=location.longitude,
-                forwarded=message.forward_origin is not None,
-                now=context.clock.now(),
-            )
-        except DomainError as error:
-            if not live_update:
-                await _reply_error(update, context, error)
-            return
+    quiet = update.edited_message is not None
+    if not context.actor.registered:
+        if not quiet:
+            await message.reply_text(context.t("checkin.register_first"))
+        return
+    try:
+        result = await checking.at_location(
+            context.db,
+            actor=context.actor,
+            latitude=location.latitude,
+            longitude=location.longitude,
+            forwarded=message.forward_origin is not None,
+            now=context.clock.now(),
+        )
+    except DomainError as error:
+        if not quiet:
+            await message.reply_text(error_text(context, error))
+        return
     await context.bot.send_message(message.chat_id, success_text(context, result))
 
 
@@ -238,79 +213,121 @@ async def location_shared(update: Update, context: AsaContext) -> None:
 # Staff: /checkin_for
 
 
-def _event_buttons(found: list[Event], prefix: str) -> InlineKeyboardMarkup:
-    """One button per open event."""
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(event.title[:60], callback_data=f"{prefix}{event.id}")]
-            for event in found
-        ]
-    )
+@dataclass
+class StaffSearch:
+    """What staff searched for, until the event is chosen."""
+
+    query: str = ""
+
+
+SEARCH_FLOW = Flow(
+    "checkin_for",
+    StaffSearch,
+    title_key="flow.checkin_for",
+    prompt=True,
+    hint_key="checkin.for.ask",
+)
 
 
 async def checkin_for_command(update: Update, context: AsaContext) -> None:
-    """/checkin_for <phone or part of a name>: matching people as buttons."""
-    message = message_of(update)
-    query = " ".join(context.args or [])
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        if not access.can(Capability.CHECK_IN_OTHERS):
-            await message.reply_text(context.t("error.not_allowed"))
-            return
-        if not query:
-            await message.reply_text(context.t("checkin.for.usage"))
-            return
-        if len(query) > SEARCH_MAX_CHARS:
-            await message.reply_text(context.t("checkin.for.too_long"))
-            return
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    if not found:
-        await message.reply_text(context.t("checkin.no_open_event"))
+    """/checkin_for <phone or part of a name>: the matching people as buttons."""
+    query = " ".join(args_of(context))
+    run = SEARCH_FLOW.start(StaffSearch(), "query")
+    if not query:
+        await run.ask(context, context.t("checkin.for.ask"))
         return
-    if len(found) > 1:
-        if context.user_data is not None:
-            context.user_data[SEARCH_KEY] = query
-        await message.reply_text(
-            context.t("checkin.for.which_event"), reply_markup=_event_buttons(found, "cfe:")
+    await _search(update, context, run, query)
+
+
+@SEARCH_FLOW.on_text("query")
+async def search_typed(update: Update, context: AsaContext, run: Run[StaffSearch]) -> None:
+    """The name or phone, typed after /checkin_for."""
+    await _search(update, context, run, text_of(update))
+
+
+@SEARCH_FLOW.reasker
+async def ask_search_again(update: Update, context: AsaContext, run: Run[StaffSearch]) -> None:
+    """The search's question, again."""
+    if run.step == "event":
+        await _ask_event(
+            context, run, await checking.open_events(context.db, now=context.clock.now())
         )
         return
+    await run.ask(context, context.t("checkin.for.ask"), step="query")
+
+
+async def _search(update: Update, context: AsaContext, run: Run[StaffSearch], query: str) -> None:
+    """Check the search, then show matches (one open event) or ask which event."""
+    if len(query) > SEARCH_MAX_CHARS:
+        await message_of(update).reply_text(context.t("checkin.for.too_long"))
+        return
+    found = await checking.open_events(context.db, now=context.clock.now())
+    if not found:
+        await run.end(context)
+        await message_of(update).reply_text(context.t("checkin.no_open_event"))
+        return
+    run.draft.query = query
+    if len(found) > 1:
+        await _ask_event(context, run, found)
+        return
+    await run.end(context)
     await _show_matches(update, context, found[0], query)
 
 
-async def _show_matches(update: Update, context: AsaContext, event: Event, query: str) -> None:
+async def _ask_event(context: AsaContext, run: Run[StaffSearch], found: list[EventChoice]) -> None:
+    """Several events are open: which one?"""
+    rows = [[(event.title[:60], str(event.id))] for event in found]
+    await run.ask(context, context.t("checkin.for.which_event"), step="event", buttons=rows)
+
+
+@SEARCH_FLOW.on_button("event")
+async def event_chosen(
+    update: Update, context: AsaContext, run: Run[StaffSearch], payload: str
+) -> None:
+    """Staff picked the event; now the matches."""
+    query, _ = query_of(update)
+    found = await checking.open_events(context.db, now=context.clock.now())
+    event = next((e for e in found if str(e.id) == payload), None)
+    if event is None:
+        await query.answer(context.t("checkin.no_open_event"), show_alert=True)
+        return
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    search = run.draft.query
+    await run.end(context)
+    await _show_matches(update, context, event, search)
+
+
+async def _show_matches(
+    update: Update, context: AsaContext, event: EventChoice, query: str
+) -> None:
     """The people matching the search, as buttons that check them in to `event`."""
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        try:
-            result = await checkins.search_people(session=session, access=access, query=query)
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return
-    chat = update.effective_chat
-    if chat is None:
+    try:
+        result = await checking.search_people(context.db, actor=context.actor, query=query)
+    except DomainError as error:
+        await _say(update, context, error_text(context, error))
         return
     if not result.matches:
-        await context.bot.send_message(chat.id, context.t("checkin.for.nobody"))
+        await context.bot.send_message(context.actor.telegram_id, context.t("checkin.for.nobody"))
         return
     rows = [
         [
             InlineKeyboardButton(
-                _match_label(context, match), callback_data=f"cf:{event.id}:{match.person_id}"
+                _match_label(context, match),
+                callback_data=f"{PERSON_BUTTON}{event.id}:{match.person_id}",
             )
         ]
         for match in result.matches
     ]
     key = "checkin.for.choose_more" if result.more else "checkin.for.choose"
     await context.bot.send_message(
-        chat.id,
+        context.actor.telegram_id,
         context.t(key, title=event.title, count=len(result.matches)),
         reply_markup=InlineKeyboardMarkup(rows),
     )
 
 
-def _match_label(context: AsaContext, match: checkins.PersonMatch) -> str:
+def _match_label(context: AsaContext, match: PersonMatch) -> str:
     """A person on a button: name, masked phone, and whether they came without Telegram."""
     parts = [match.full_name[:40]]
     if match.masked_phone:
@@ -320,47 +337,25 @@ def _match_label(context: AsaContext, match: checkins.PersonMatch) -> str:
     return " · ".join(parts)
 
 
-async def checkin_for_event_chosen(update: Update, context: AsaContext) -> None:
-    """Staff picked the event; now the matches."""
+async def person_chosen(update: Update, context: AsaContext) -> None:
+    """Staff picked the person: check them in (the use case re-checks everything)."""
     query, data = query_of(update)
-    search = context.user_data.get(SEARCH_KEY) if context.user_data is not None else None
-    tail = data.removeprefix("cfe:")
-    if not isinstance(search, str) or not tail.isdigit():
+    ids = trailing_ids(data.removeprefix(PERSON_BUTTON), 2)
+    if ids is None:
         await query.answer(context.t("error.stale_button"))
         return
-    await query.answer()
-    async with context.sessions() as session:
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    event = next((e for e in found if e.id == int(tail)), None)
-    if event is None:
-        await context.bot.send_message(query.from_user.id, context.t("checkin.no_open_event"))
+    event_id, person_id = ids
+    try:
+        result = await checking.for_someone(
+            context.db,
+            actor=context.actor,
+            event_id=event_id,
+            person_id=person_id,
+            now=context.clock.now(),
+        )
+    except DomainError as error:
+        await _say(update, context, error_text(context, error))
         return
-    await query.edit_message_reply_markup(None)
-    await _show_matches(update, context, event, search)
-
-
-async def checkin_for_person_chosen(update: Update, context: AsaContext) -> None:
-    """Staff picked the person: check them in (the service re-checks everything)."""
-    query, data = query_of(update)
-    parts = data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        await query.answer(context.t("error.stale_button"))
-        return
-    event_id, person_id = int(parts[1]), int(parts[2])
-    async with context.sessions() as session:
-        staff = await current_person(update, session)
-        access = await current_access(update, context, session, staff)
-        try:
-            result = await checkins.check_in_for(
-                session=session,
-                access=access,
-                event_id=event_id,
-                person_id=person_id,
-                now=context.clock.now(),
-            )
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return
     await query.answer()
     at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
     await query.edit_message_text(
@@ -385,328 +380,16 @@ def _button_text(message: object, data: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Staff: /walkin, for people without Telegram
-
-
-def _walkin(context: AsaContext) -> dict[str, Any]:
-    """The walk-in being entered (persisted with the staff member's user data)."""
-    if context.user_data is None:
-        return {}
-    draft: dict[str, Any] = context.user_data.setdefault(WALKIN_KEY, {})
-    return draft
-
-
-def _choices(prefix: str, values: list[str], label: Any) -> InlineKeyboardMarkup:
-    """Two buttons a row."""
-    buttons = [
-        InlineKeyboardButton(label(value), callback_data=f"{prefix}{value}") for value in values
-    ]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-
-
-async def _walkin_ask(update: Update, context: AsaContext, step: str, *, problem: str = "") -> str:
-    """Ask for one walk-in step and remember it."""
-    draft = _walkin(context)
-    draft["step"] = step
-    t = context.t
-    markup: InlineKeyboardMarkup | None = None
-    if step == W_NAME:
-        text = t("walkin.ask.name")
-    elif step == W_TYPE:
-        text = t("walkin.ask.type")
-        markup = _choices(
-            "wi:t:", [p.value for p in ParticipantType], lambda v: t(f"walkin.type.{v}")
-        )
-    elif step == W_AGENCY:
-        text = t("walkin.ask.agency")
-        markup = _choices("wi:a:", [a.value for a in Agency], lambda v: t(f"walkin.agency.{v}"))
-    elif step == W_DISTRICT:
-        text = t("walkin.ask.district")
-    elif step == W_ROLE:
-        text = t("walkin.ask.role")
-        markup = _choices(
-            "wi:r:", [r.value for r in VolunteerRole], lambda v: t(f"walkin.role.{v}")
-        )
-    elif step == W_PHONE:
-        text = t("walkin.ask.phone")
-        markup = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(t("walkin.button.no_phone"), callback_data="wi:skip")]]
-        )
-    else:
-        text = _walkin_summary(context, draft)
-        markup = InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(t("walkin.button.save"), callback_data="wi:ok")],
-                [InlineKeyboardButton(t("walkin.button.discard"), callback_data="wi:cancel")],
-            ]
-        )
-    if problem:
-        text = f"{problem}\n\n{text}"
-    chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_message(chat.id, text, reply_markup=markup)
-    return step
-
-
-def _walkin_summary(context: AsaContext, draft: dict[str, Any]) -> str:
-    """What will be saved."""
-    t = context.t
-    lines = [
-        t("walkin.summary", title=draft.get("event_title", ""), name=draft.get("full_name", "")),
-        t("walkin.summary.type", type=t(f"walkin.type.{draft.get('participant_type')}")),
-    ]
-    if draft.get("agency"):
-        lines.append(t("walkin.summary.agency", agency=t(f"walkin.agency.{draft['agency']}")))
-    if draft.get("district_name"):
-        lines.append(t("walkin.summary.district", district=draft["district_name"]))
-    if draft.get("volunteer_role"):
-        lines.append(t("walkin.summary.role", role=t(f"walkin.role.{draft['volunteer_role']}")))
-    lines.append(
-        t("walkin.summary.phone", phone=draft["phone"])
-        if draft.get("phone")
-        else t("walkin.summary.no_phone")
-    )
-    return "\n".join(lines)
-
-
-async def walkin_command(update: Update, context: AsaContext) -> str | int:
-    """/walkin: staff register someone without Telegram and check them in."""
-    message = message_of(update)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        if not access.can(Capability.REGISTER_WALKINS):
-            await message.reply_text(context.t("error.not_allowed"))
-            return ConversationHandler.END
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    if not found:
-        await message.reply_text(context.t("checkin.no_open_event"))
-        return ConversationHandler.END
-    if context.user_data is not None:
-        context.user_data[WALKIN_KEY] = {}
-    if len(found) > 1:
-        _walkin(context)["step"] = W_EVENT
-        await message.reply_text(
-            context.t("checkin.for.which_event"), reply_markup=_event_buttons(found, "wi:e:")
-        )
-        return W_EVENT
-    _walkin(context).update(event_id=found[0].id, event_title=found[0].title)
-    return await _walkin_ask(update, context, W_NAME)
-
-
-async def walkin_event(update: Update, context: AsaContext) -> str:
-    """The event, when several are open."""
-    query, data = query_of(update)
-    tail = data.removeprefix("wi:e:")
-    async with context.sessions() as session:
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    event = next((e for e in found if str(e.id) == tail), None)
-    if event is None:
-        await query.answer(context.t("error.stale_button"))
-        return W_EVENT
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context).update(event_id=event.id, event_title=event.title)
-    return await _walkin_ask(update, context, W_NAME)
-
-
-async def walkin_name(update: Update, context: AsaContext) -> str:
-    """The name."""
-    try:
-        _walkin(context)["full_name"] = normalise_name(message_of(update).text or "")
-    except InvalidName as problem:
-        return await _walkin_ask(
-            update, context, W_NAME, problem=context.t(f"walkin.bad_name.{problem.reason}")
-        )
-    return await _walkin_ask(update, context, W_TYPE)
-
-
-async def walkin_type(update: Update, context: AsaContext) -> str:
-    """Participant type: officials give their agency, volunteers their district and role."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:t:")
-    if value not in ParticipantType._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_TYPE
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    draft = _walkin(context)
-    draft.update(participant_type=value, agency=None, district_code=None, volunteer_role=None)
-    if value == ParticipantType.OFFICIAL:
-        return await _walkin_ask(update, context, W_AGENCY)
-    if value == ParticipantType.VOLUNTEER:
-        return await _walkin_ask(update, context, W_DISTRICT)
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_agency(update: Update, context: AsaContext) -> str:
-    """An official's agency."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:a:")
-    if value not in Agency._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_AGENCY
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["agency"] = value
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_district_typed(update: Update, context: AsaContext) -> str:
-    """A district typed by name: one match is taken, several are offered as buttons."""
-    geo = geography(context.runtime)
-    found = search_districts(geo, (message_of(update).text or "")[:60])
-    if not found:
-        return await _walkin_ask(
-            update, context, W_DISTRICT, problem=context.t("walkin.no_district")
-        )
-    if len(found) == 1:
-        return await _walkin_set_district(update, context, found[0].code)
-    rows = [
-        [InlineKeyboardButton(d.name(context.lang), callback_data=f"wi:d:{d.code}")] for d in found
-    ]
-    await message_of(update).reply_text(
-        context.t("walkin.which_district"), reply_markup=InlineKeyboardMarkup(rows)
-    )
-    return W_DISTRICT
-
-
-async def walkin_district_chosen(update: Update, context: AsaContext) -> str:
-    """A district picked from the offered buttons."""
-    query, data = query_of(update)
-    code = data.removeprefix("wi:d:")
-    if geography(context.runtime).district(code) is None:
-        await query.answer(context.t("error.stale_button"))
-        return W_DISTRICT
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    return await _walkin_set_district(update, context, code)
-
-
-async def _walkin_set_district(update: Update, context: AsaContext, code: str) -> str:
-    """Remember the district, then ask the volunteer's role."""
-    district = geography(context.runtime).district(code)
-    draft = _walkin(context)
-    draft["district_code"] = code
-    draft["district_name"] = district.name(context.lang) if district else code
-    return await _walkin_ask(update, context, W_ROLE)
-
-
-async def walkin_role(update: Update, context: AsaContext) -> str:
-    """A volunteer's role."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:r:")
-    if value not in VolunteerRole._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_ROLE
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["volunteer_role"] = value
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_phone(update: Update, context: AsaContext) -> str:
-    """An optional phone number."""
-    try:
-        _walkin(context)["phone"] = normalise_phone(message_of(update).text or "")
-    except InvalidPhone as problem:
-        return await _walkin_ask(
-            update, context, W_PHONE, problem=context.t(f"walkin.bad_phone.{problem.reason}")
-        )
-    return await _walkin_ask(update, context, W_CONFIRM)
-
-
-async def walkin_no_phone(update: Update, context: AsaContext) -> str:
-    """No phone number."""
-    query, _ = query_of(update)
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["phone"] = None
-    return await _walkin_ask(update, context, W_CONFIRM)
-
-
-async def walkin_save(update: Update, context: AsaContext) -> str | int:
-    """Create the person and check them in, in one go."""
-    query, _ = query_of(update)
-    draft = _walkin(context)
-    fields = WalkinFields(
-        full_name=str(draft.get("full_name", "")),
-        participant_type=str(draft.get("participant_type", "")),
-        agency=draft.get("agency"),
-        district_code=draft.get("district_code"),
-        volunteer_role=draft.get("volunteer_role"),
-        phone=draft.get("phone"),
-    )
-    async with context.sessions() as session:
-        staff = await current_person(update, session)
-        access = await current_access(update, context, session, staff)
-        try:
-            result = await checkins.register_walkin(
-                session=session,
-                access=access,
-                event_id=int(draft.get("event_id") or 0),
-                fields=fields,
-                now=context.clock.now(),
-            )
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return (
-                ConversationHandler.END
-                if not isinstance(error, checkins.InvalidWalkin)
-                else W_CONFIRM
-            )
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
-    await context.bot.send_message(
-        query.from_user.id,
-        context.t("walkin.done", name=fields.full_name, title=result.event_title, at=at),
-    )
-    return ConversationHandler.END
-
-
-async def walkin_discard(update: Update, context: AsaContext) -> int:
-    """Throw the walk-in away."""
-    query, _ = query_of(update)
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    await context.bot.send_message(query.from_user.id, context.t("checkin.cancelled"))
-    return ConversationHandler.END
-
-
-async def walkin_reask(update: Update, context: AsaContext) -> str:
-    """Anything the current step cannot use: ask again, staying in the step."""
-    step = str(_walkin(context).get("step") or W_NAME)
-    if update.callback_query is not None:
-        await update.callback_query.answer(context.t("error.stale_button"))
-        return step
-    if step == W_EVENT:
-        await message_of(update).reply_text(context.t("walkin.use_buttons"))
-        return step
-    return await _walkin_ask(update, context, step, problem=context.t("walkin.not_understood"))
-
-
-# ---------------------------------------------------------------------------------------------
 # /checkout
 
 
 async def checkout_command(update: Update, context: AsaContext) -> None:
     """Record leaving time."""
-    person_id = await _registered_person_id(update, context)
-    if person_id is None:
+    try:
+        result = await checking.check_out(context.db, actor=context.actor, now=context.clock.now())
+    except DomainError as error:
+        await message_of(update).reply_text(error_text(context, error))
         return
-    async with context.sessions() as session:
-        try:
-            result = await checkins.check_out(
-                session=session, person_id=person_id, now=context.clock.now()
-            )
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return
     tz, lang = context.settings.tz, context.lang
     await message_of(update).reply_text(
         context.t(
@@ -721,69 +404,16 @@ async def checkout_command(update: Update, context: AsaContext) -> None:
 # ---------------------------------------------------------------------------------------------
 # Wiring
 
+COMMANDS: dict[str, Callback] = {
+    "checkin": checkin_command,
+    "checkin_for": checkin_for_command,
+    "checkout": checkout_command,
+}
+
 
 def register(application: AsaApplication) -> None:
-    """/checkin, /checkin_for, /walkin and /checkout."""
-    text = filters.TEXT & ~filters.COMMAND
-    checkin_conversation = ConversationHandler(
-        entry_points=[CommandHandler("checkin", checkin_command)],
-        states={
-            WAITING_CODE: [
-                MessageHandler(text, code_typed),
-                MessageHandler(filters.LOCATION & filters.UpdateType.MESSAGE, code_by_location),
-            ]
-        },
-        fallbacks=[
-            CommandHandler("cancel", cancel),
-            MessageHandler(filters.UpdateType.MESSAGE, code_not_text),
-        ],
-        name="checkin",
-        persistent=True,
-        allow_reentry=True,
+    """The staff's person buttons, and the location check-in outside flows."""
+    application.add_handler(
+        CallbackQueryHandler(person_chosen, pattern=rf"^{PERSON_BUTTON}\d+:\d+$"), group=GROUP_MAIN
     )
-    walkin_conversation = ConversationHandler(
-        entry_points=[CommandHandler("walkin", walkin_command)],
-        states={
-            W_EVENT: [CallbackQueryHandler(walkin_event, pattern=r"^wi:e:\d+$")],
-            W_NAME: [MessageHandler(text, walkin_name)],
-            W_TYPE: [CallbackQueryHandler(walkin_type, pattern=r"^wi:t:")],
-            W_AGENCY: [CallbackQueryHandler(walkin_agency, pattern=r"^wi:a:")],
-            W_DISTRICT: [
-                MessageHandler(text, walkin_district_typed),
-                CallbackQueryHandler(walkin_district_chosen, pattern=r"^wi:d:"),
-            ],
-            W_ROLE: [CallbackQueryHandler(walkin_role, pattern=r"^wi:r:")],
-            W_PHONE: [
-                MessageHandler(text, walkin_phone),
-                CallbackQueryHandler(walkin_no_phone, pattern=r"^wi:skip$"),
-            ],
-            W_CONFIRM: [
-                CallbackQueryHandler(walkin_save, pattern=r"^wi:ok$"),
-                CallbackQueryHandler(walkin_discard, pattern=r"^wi:cancel$"),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("cancel", cancel),
-            MessageHandler(filters.UpdateType.MESSAGE, walkin_reask),
-            CallbackQueryHandler(walkin_reask, pattern=r"^wi:"),
-        ],
-        name="walkin",
-        persistent=True,
-        allow_reentry=True,
-    )
-    application.add_handlers(
-        [
-            checkin_conversation,
-            walkin_conversation,
-            CommandHandler("checkin_for", checkin_for_command),
-            CallbackQueryHandler(checkin_for_event_chosen, pattern=r"^cfe:\d+$"),
-            CallbackQueryHandler(checkin_for_person_chosen, pattern=r"^cf:\d+:\d+$"),
-            CommandHandler("checkout", checkout_command),
-        ],
-        group=GROUP_MAIN,
-    )
-
-
-def register_location(application: AsaApplication) -> None:
-    """Location check-in; called by events.register after the /newevent conversation."""
-    application.add_handler(MessageHandler(filters.LOCATION, location_shared), group=GROUP_MAIN)
+    set_location_handler(location_shared)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 
 from bot.context import AsaContext
 from bot.handlers.updates import message_of
 from bot.services import people
+from bot.services.access import Access, access_for
 from bot.services.errors import DomainError
-from bot.services.roles import Access, access_for
 from storage.models import Person
 
 
@@ -47,3 +48,17 @@ async def reply_domain_error(update: Update, context: AsaContext, error: DomainE
         await update.callback_query.answer(text[:200], show_alert=True)
         return
     await message_of(update).reply_text(text)
+
+
+async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    """Replace a message's buttons; pressing the same button twice changes nothing (Telegram
+    refuses an edit to the same buttons with "message is not modified", which is fine here)."""
+    message = query.message
+    current = getattr(message, "reply_markup", None)
+    if current == markup or (current is None and markup is None):
+        return
+    try:
+        await query.edit_message_reply_markup(markup)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise

@@ -1,25 +1,20 @@
-"""Core commands every person has: /lang, /help, /cancel, and the guards and fallbacks."""
+"""Core commands every person has: /lang, /help, /cancel, and the fallbacks."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType
-from telegram.ext import (
-    ApplicationHandlerStop,
-    CallbackQueryHandler,
-    CommandHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
+import dataclasses
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.commands import offered
 from bot.context import AsaApplication, AsaContext
-from bot.handlers import GROUP_GUARDS, GROUP_MAIN
-from bot.handlers.common import current_access
-from bot.handlers.menus import refresh_menu
-from bot.handlers.updates import message_of, query_of, user_of
+from bot.handlers import GROUP_MAIN
+from bot.handlers.dispatch import Callback, reask_open_flow, route_message
+from bot.handlers.menus import help_text, refresh_menu
+from bot.handlers.updates import message_of, query_of
 from bot.i18n import LANGUAGES, translator
-from bot.services import people
+from bot.usecases.people import set_language
 
 LANG_CALLBACK_PREFIX = "lang:"
 
@@ -36,81 +31,49 @@ def language_keyboard(prefix: str = LANG_CALLBACK_PREFIX) -> InlineKeyboardMarku
     )
 
 
-async def ignore_non_private(update: Update, context: AsaContext) -> None:
-    """Stay silent in groups and channels: personal data never goes to a shared chat."""
-    chat = update.effective_chat
-    if chat is None or chat.type != ChatType.PRIVATE:
-        raise ApplicationHandlerStop
-
-
-async def note_activity(update: Update, context: AsaContext) -> None:
-    """Keep last activity current; a person who wrote to us is reachable again."""
-    user = update.effective_user
-    if user is None:
-        return
-    now = context.clock.now()
-    recent = people.recently_touched(context.runtime.extras)
-    last = recent.get(user.id)
-    # One write per person per interval, not per update: the door gets hundreds a minute.
-    if last is not None and now - last < people.TOUCH_INTERVAL:
-        return
-    recent[user.id] = now
-    async with context.sessions() as session:
-        await people.touch(session=session, telegram_id=user.id, now=now)
-
-
 async def lang_command(update: Update, context: AsaContext) -> None:
     """Offer the two languages."""
     await message_of(update).reply_text(context.t("lang.choose"), reply_markup=language_keyboard())
 
 
 async def lang_chosen(update: Update, context: AsaContext) -> None:
-    """Switch the person's language and confirm in the new one."""
+    """Switch the person's language, confirm in the new one, and redo their command menu."""
     query, data = query_of(update)
     lang = data.removeprefix(LANG_CALLBACK_PREFIX)
     if lang not in LANGUAGES:
         await query.answer(context.t("error.stale_button"))
         return
-    context.set_lang(lang)
-    await people_set_language(update, context, lang)
+    await change_language(context, lang)
     await query.answer()
     await query.edit_message_text(context.t("lang.changed"))
+    # A question asked before the switch is asked again in the new language.
+    await reask_open_flow(update, context)
 
 
-async def people_set_language(update: Update, context: AsaContext, lang: str) -> None:
-    """Store the language on the person (broadcasts reach them in it) and redo their menu."""
-    user = user_of(update)
-    async with context.sessions() as session:
-        person = await people.set_language(session=session, telegram_id=user.id, lang=lang)
-        access = await current_access(update, context, session, person)
+async def change_language(context: AsaContext, lang: str) -> None:
+    """Store the language (notices reach the person in it) and redo their command menu."""
+    actor = context.actor
+    await set_language(context.db, telegram_id=actor.telegram_id, lang=lang)
+    context.set_lang(lang)
+    context.actor = dataclasses.replace(context.actor, lang=lang, language_chosen=True)
     await refresh_menu(
         context.application,
-        chat_id=user.id,
-        access=access,
-        registered=person is not None,
+        chat_id=actor.telegram_id,
+        access=actor.access,
+        registered=actor.registered,
         lang=lang,
     )
 
 
 async def help_command(update: Update, context: AsaContext) -> None:
-    """The commands this person's roles allow, and only those."""
-    # Imported here so this module's imports stay as the other families left them.
-    from bot.handlers import menus
-    from bot.handlers.common import current_access, current_person
-
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-    commands = menus.visible_commands(
-        access,
-        registered=person is not None,
-        available=menus.available_commands(context.application),
-    )
-    await message_of(update).reply_text(menus.help_text(context.t, commands))
+    """The commands this person may use, and only those."""
+    actor = context.actor
+    commands = offered(actor.access, registered=actor.registered)
+    await message_of(update).reply_text(help_text(context.t, commands))
 
 
 async def cancel_command(update: Update, context: AsaContext) -> None:
-    """Nothing is in progress outside a conversation; say so kindly."""
+    """/cancel with nothing in progress (a flow's /cancel is answered before this runs)."""
     await message_of(update).reply_text(context.t("cancel.nothing"))
 
 
@@ -119,31 +82,23 @@ async def unknown_command(update: Update, context: AsaContext) -> None:
     await message_of(update).reply_text(context.t("fallback.unknown_command"))
 
 
-async def anything_else(update: Update, context: AsaContext) -> None:
-    """Text, stickers, photos... that no flow is waiting for."""
-    message = update.effective_message
-    if message is None or update.edited_message is not None:
-        return
-    await message.reply_text(context.t("fallback.not_understood"))
-
-
 async def stale_button(update: Update, context: AsaContext) -> None:
     """A button from an old message, or one nobody handles any more."""
     query, _ = query_of(update)
     await query.answer(context.t("error.stale_button"), show_alert=False)
 
 
+COMMANDS: dict[str, Callback] = {
+    "lang": lang_command,
+    "help": help_command,
+    "cancel": cancel_command,
+}
+
+
 def register(application: AsaApplication) -> None:
-    """Guards first, then the core commands."""
-    application.add_handler(TypeHandler(Update, ignore_non_private), group=GROUP_GUARDS)
-    application.add_handler(TypeHandler(Update, note_activity), group=GROUP_GUARDS + 1)
-    application.add_handlers(
-        [
-            CommandHandler("lang", lang_command),
-            CallbackQueryHandler(lang_chosen, pattern=f"^{LANG_CALLBACK_PREFIX}"),
-            CommandHandler("help", help_command),
-        ],
-        group=GROUP_MAIN,
+    """The language buttons."""
+    application.add_handler(
+        CallbackQueryHandler(lang_chosen, pattern=f"^{LANG_CALLBACK_PREFIX}"), group=GROUP_MAIN
     )
 
 
@@ -151,11 +106,8 @@ def register_fallbacks(application: AsaApplication) -> None:
     """Last in the main group, so they answer only what no other handler took."""
     application.add_handlers(
         [
-            # Here, not with the core commands: a conversation's own /cancel (registered
-            # later in the same group) must win while that conversation is in progress.
-            CommandHandler("cancel", cancel_command),
             MessageHandler(filters.COMMAND, unknown_command),
-            MessageHandler(filters.ALL, anything_else),
+            MessageHandler(filters.ALL, route_message),
             CallbackQueryHandler(stale_button),
         ],
         group=GROUP_MAIN,

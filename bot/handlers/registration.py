@@ -11,6 +11,7 @@ button pressed on any other message is answered as stale and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Awaitable, Callable, Collection, Coroutine
@@ -604,7 +605,7 @@ async def _create_person(update: Update, context: AsaContext) -> str | int:
     user = user_of(update)
     async with context.sessions() as session:
         try:
-            await reg.register_person(
+            registered = await reg.register_person(
                 session=session,
                 telegram_id=user.id,
                 telegram_username=user.username,
@@ -616,6 +617,10 @@ async def _create_person(update: Update, context: AsaContext) -> str | int:
         except DomainError:
             await context.bot.send_message(user.id, context.t("reg.error.incomplete"))
             return await ask_next(update, context)
+    # The actor was resolved before the person existed; later steps of this update need them.
+    context.actor = dataclasses.replace(
+        context.actor, person_id=registered.person.id, name=registered.person.full_name
+    )
     query, _ = query_of(update)
     await query.edit_message_reply_markup(None)
     clear_flow(context)
@@ -966,7 +971,7 @@ async def drop_telegram_state(application: Any, telegram_id: int) -> None:
     app.drop_user_data(telegram_id)
     # A private chat's id is the person's id; PTB keeps a (usually empty) record of it too.
     app.drop_chat_data(telegram_id)
-    people.forget_touch(app.runtime.extras, telegram_id)
+    app.last_seen.forget(telegram_id)
     for handlers in app.handlers.values():
         for handler in handlers:
             if isinstance(handler, ConversationHandler):
@@ -1009,6 +1014,10 @@ async def _start_retention(application: Any) -> None:
     )
 
 
+# Answered by this module's own handlers until it moves to the command registry.
+LEGACY_COMMANDS = frozenset({"mydata", "forget"})
+
+
 def register(application: AsaApplication) -> None:
     """/mydata, /forget and the retention sweep (the steps and /profile are in start.py's
     conversation)."""
@@ -1020,4 +1029,4 @@ def register(application: AsaApplication) -> None:
         ],
         group=GROUP_MAIN,
     )
-    application.runtime.extras.setdefault("post_init_hooks", []).append(_start_retention)
+    application.runtime.on_start.append(_start_retention)

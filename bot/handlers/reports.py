@@ -25,6 +25,7 @@ from bot.i18n.dates import format_date, format_time
 from bot.render.chart_data import ChartData
 from bot.services import exports
 from bot.services import headcount as counting
+from bot.services.access import Access, Capability
 from bot.services.errors import DomainError
 from bot.services.headcount import (
     AGENCY_ORDER,
@@ -35,7 +36,6 @@ from bot.services.headcount import (
     Headcount,
     ZoneCount,
 )
-from bot.services.roles import Access, Capability
 from bot.services.startup import geography
 from bot.services.summary import summary_text, zone_label
 from storage.models import Event
@@ -518,6 +518,10 @@ async def export_picked(update: Update, context: AsaContext) -> None:
 def _pattern(prefix: str) -> str:
     """The callback pattern of a button family: the prefix and an event number."""
     return f"^{prefix}{EVENT_ID}"
+
+
+# Answered by this module's own handlers until it moves to the command registry.
+LEGACY_COMMANDS = frozenset({"headcount", "summary", "export"})
 
 
 def register(application: AsaApplication) -> None:

@@ -176,6 +176,10 @@ async def start_again(update: Update, context: AsaContext) -> str | int:
     return await start(update, context)
 
 
+# Answered by this module's own handlers until it moves to the command registry.
+LEGACY_COMMANDS = frozenset({"start", "profile"})
+
+
 def register(application: AsaApplication) -> None:
     """The registration conversation, persisted so a restart resumes it."""
     steps.EXTRA_REASKERS[CHOOSING_LANGUAGE] = ask_language

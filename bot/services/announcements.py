@@ -18,8 +18,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import audiences, audit
+from bot.services.access import Access, Capability
+from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.roles import Access, Capability
 from storage.models import Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Person
 
 # Telegram's limit for one message.
@@ -137,7 +138,7 @@ async def create(
     audit.record(
         session=session,
         actor_id=access.person_id,
-        action="broadcast.create",
+        action=AuditAction.BROADCAST_CREATE,
         at=now,
         target_type="announcement",
         target_id=announcement.id,
@@ -263,7 +264,7 @@ async def cancel(
     audit.record(
         session=session,
         actor_id=access.person_id,
-        action="broadcast.cancel",
+        action=AuditAction.BROADCAST_CANCEL,
         at=now,
         target_type="announcement",
         target_id=announcement_id,
@@ -299,7 +300,7 @@ async def reschedule(
     audit.record(
         session=session,
         actor_id=access.person_id,
-        action="broadcast.reschedule",
+        action=AuditAction.BROADCAST_RESCHEDULE,
         at=now,
         target_type="announcement",
         target_id=announcement_id,

@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, and_, exists, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.access import Access, Capability
 from bot.services.errors import DomainError, NotAllowed
-from bot.services.roles import Access, Capability
 from storage.models import (
     CheckIn,
     CoordinatorZone,

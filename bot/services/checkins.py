@@ -2,7 +2,8 @@
 
 A person is checked in to an event at most once, whatever the method and however many
 requests race: the table has a unique (event_id, person_id) constraint, and the loser of a race
-gets the winner's row back as `AlreadyCheckedIn(at=...)`.
+gets the winner's row back as `AlreadyCheckedIn(at=...)`. Functions here never commit: the
+use case around them does (bot/usecases/checkin.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import audit, codes, geo
+from bot.services.access import GRANTS, Access, Capability
+from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.events import (
     OVERRIDE_CLOSED,
@@ -27,7 +31,6 @@ from bot.services.events import (
     get_event,
     opens_at,
 )
-from bot.services.roles import GRANTS, Access, Capability
 from bot.services.validation import (
     InvalidName,
     InvalidPhone,
@@ -55,7 +58,6 @@ WRONG_CODE_WINDOW = timedelta(minutes=1)
 # Events whose window could still be open are at most this long past their end (the grace a
 # per-event `closes_after_minutes` gives is far shorter in practice).
 _OPEN_LOOKBACK = timedelta(days=2)
-_LIMITER_KEY = "checkin_wrong_codes"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,15 +342,6 @@ class WrongCodeLimiter:
         self._failures[key] = failures
 
 
-def wrong_code_limiter(extras: dict[str, Any]) -> WrongCodeLimiter:
-    """The process-wide limiter, kept in the runtime's extras."""
-    limiter = extras.get(_LIMITER_KEY)
-    if not isinstance(limiter, WrongCodeLimiter):
-        limiter = WrongCodeLimiter()
-        extras[_LIMITER_KEY] = limiter
-    return limiter
-
-
 # ---------------------------------------------------------------------------------------------
 # Recording
 
@@ -359,6 +352,12 @@ async def _existing(*, session: AsyncSession, event_id: int, person_id: int) -> 
     return (await session.exec(statement)).first()
 
 
+def _insert_once(session: AsyncSession) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for this session's database (both speak it)."""
+    bind = session.get_bind()
+    return (postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert)(CheckIn)
+
+
 async def _record(
     *,
     session: AsyncSession,
@@ -367,27 +366,34 @@ async def _record(
     method: CheckInMethod,
     now: datetime,
     performed_by_id: int | None = None,
-    audit_action: str | None = None,
+    audit_action: AuditAction | None = None,
 ) -> CheckInResult:
-    """Insert the check-in and commit; a duplicate becomes AlreadyCheckedIn."""
-    # Plain values first: a rollback below expires every object loaded in this session.
-    event_id, title, starts_at = event.id or 0, event.title, event.starts_at
-    existing = await _existing(session=session, event_id=event_id, person_id=person_id)
-    if existing is not None:
-        # No rollback here: it would expire the caller's objects; closing the session ends
-        # the (read-only) transaction.
-        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title)
-    late = now > starts_at
-    session.add(
-        CheckIn(
+    """Insert the check-in unless one exists; a duplicate becomes AlreadyCheckedIn.
+
+    One statement decides, however many requests for the same person race: the unique
+    (event_id, person_id) constraint lets exactly one insert through, and the others find
+    the winner's row. The caller's transaction commits it.
+    """
+    event_id, title = event.id or 0, event.title
+    late = now > event.starts_at
+    inserted = await session.exec(
+        _insert_once(session)
+        .values(
             event_id=event_id,
             person_id=person_id,
             checked_in_at=now,
-            method=method,
+            method=method.value,
             performed_by_id=performed_by_id,
             late=late,
         )
+        .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
+        .returning(col(CheckIn.id))
     )
+    if inserted.first() is None:
+        existing = await _existing(session=session, event_id=event_id, person_id=person_id)
+        if existing is None:  # pragma: no cover - a conflict means the row exists
+            raise RuntimeError("check-in conflict without a row")
+        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title)
     if audit_action is not None:
         audit.record(
             session=session,
@@ -398,16 +404,6 @@ async def _record(
             target_id=person_id,
             detail={"event_id": event_id, "method": method.value},
         )
-    try:
-        await session.commit()
-    except IntegrityError:
-        # Someone else's request for the same person won the race; report theirs. (The
-        # rollback expires objects loaded in this session; callers hold plain values.)
-        await session.rollback()
-        existing = await _existing(session=session, event_id=event_id, person_id=person_id)
-        if existing is None:
-            raise
-        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title) from None
     return CheckInResult(
         event_id=event_id,
         event_title=title,
@@ -495,9 +491,6 @@ async def check_in_by_location(
     if not inside:
         distance, nearest = pinned[0]
         raise TooFar(distance_m=distance, radius_m=nearest.radius_m, title=nearest.title)
-    # Detached copies: a lost race rolls the session back, which would expire the originals.
-    for event in inside:
-        session.expunge(event)
     refusals: list[AlreadyCheckedIn] = []
     for event in inside:
         try:
@@ -556,7 +549,7 @@ async def check_in_for(
         method=CheckInMethod.STAFF,
         now=now,
         performed_by_id=access.person_id,
-        audit_action="checkin.staff",
+        audit_action=AuditAction.CHECKIN_STAFF,
     )
 
 
@@ -682,7 +675,7 @@ async def register_walkin(
         method=CheckInMethod.WALKIN,
         now=now,
         performed_by_id=access.person_id,
-        audit_action="checkin.walkin",
+        audit_action=AuditAction.CHECKIN_WALKIN,
     )
 
 
@@ -713,7 +706,6 @@ async def check_out(*, session: AsyncSession, person_id: int, now: datetime) -> 
         raise AlreadyCheckedOut(at=checkin.checked_out_at, title=event.title)
     checkin.checked_out_at = now
     session.add(checkin)
-    await session.commit()
     return CheckOutResult(
         event_title=event.title, checked_in_at=checkin.checked_in_at, checked_out_at=now
     )

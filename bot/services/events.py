@@ -12,8 +12,9 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import audit, codes
+from bot.services.access import Access, Capability
+from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotFound
-from bot.services.roles import Access, Capability
 from storage.models import Event, EventStatus, Person, Registration, RegistrationStatus
 
 TITLE_MAX_CHARS = 200
@@ -27,6 +28,11 @@ LIST_LIMIT = 10
 _NEW_CODE_ATTEMPTS = 5
 OVERRIDE_OPEN = "open"
 OVERRIDE_CLOSED = "closed"
+_OVERRIDE_ACTIONS = {
+    OVERRIDE_OPEN: AuditAction.EVENT_CHECKIN_OPEN,
+    OVERRIDE_CLOSED: AuditAction.EVENT_CHECKIN_CLOSED,
+    None: AuditAction.EVENT_CHECKIN_AUTO,
+}
 
 
 class InvalidEventField(DomainError):
@@ -235,7 +241,7 @@ def _audit(
     *,
     session: AsyncSession,
     access: Access,
-    action: str,
+    action: AuditAction,
     event: Event,
     now: datetime,
     detail: dict[str, Any] | None = None,
@@ -283,7 +289,9 @@ async def create_event(
             # Another event already has this code or token: draw again.
             await session.rollback()
             continue
-        _audit(session=session, access=access, action="event.create", event=event, now=now)
+        _audit(
+            session=session, access=access, action=AuditAction.EVENT_CREATE, event=event, now=now
+        )
         await session.commit()
         return event
     raise RuntimeError("could not draw a unique event code")
@@ -305,7 +313,7 @@ async def update_event(
     event.radius_m, event.capacity = fields.radius_m, fields.capacity
     event.updated_at = now
     session.add(event)
-    _audit(session=session, access=access, action="event.update", event=event, now=now)
+    _audit(session=session, access=access, action=AuditAction.EVENT_UPDATE, event=event, now=now)
     promoted = await _fill_free_places(session=session, event=event, now=now)
     await session.commit()
     return event, promoted
@@ -327,7 +335,7 @@ async def set_checkin_override(
     _audit(
         session=session,
         access=access,
-        action=f"event.checkin_{override or 'auto'}",
+        action=_OVERRIDE_ACTIONS[override],
         event=event,
         now=now,
     )
@@ -354,7 +362,13 @@ async def rotate_code(
             await session.rollback()
             event = await get_event(session=session, event_id=event_id, lock=True)
             continue
-        _audit(session=session, access=access, action="event.rotate_code", event=event, now=now)
+        _audit(
+            session=session,
+            access=access,
+            action=AuditAction.EVENT_ROTATE_CODE,
+            event=event,
+            now=now,
+        )
         await session.commit()
         return event
     raise RuntimeError("could not draw a unique event code")
@@ -377,7 +391,7 @@ async def set_auto_rotation(
     _audit(
         session=session,
         access=access,
-        action="event.auto_rotate",
+        action=AuditAction.EVENT_AUTO_ROTATE,
         event=event,
         now=now,
         detail={"seconds": seconds},
@@ -400,7 +414,7 @@ async def set_checkout(
     _audit(
         session=session,
         access=access,
-        action="event.checkout_on" if enabled else "event.checkout_off",
+        action=AuditAction.EVENT_CHECKOUT_ON if enabled else AuditAction.EVENT_CHECKOUT_OFF,
         event=event,
         now=now,
     )
@@ -419,7 +433,7 @@ async def cancel_event(
     event.status = EventStatus.CANCELLED
     event.updated_at = now
     session.add(event)
-    _audit(session=session, access=access, action="event.cancel", event=event, now=now)
+    _audit(session=session, access=access, action=AuditAction.EVENT_CANCEL, event=event, now=now)
     statement = (
         select(Person.id, Person.telegram_id, Person.language)
         .join(Registration, col(Registration.person_id) == col(Person.id))

@@ -24,6 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.i18n import Translator
 from bot.i18n.dates import format_datetime, to_local
 from bot.services import audit
+from bot.services.access import Access, Capability
+from bot.services.audit import AuditAction
 from bot.services.headcount import (
     AGENCY_ORDER,
     GROUPS,
@@ -33,7 +35,6 @@ from bot.services.headcount import (
     count_event,
     event_by_id,
 )
-from bot.services.roles import Access, Capability
 from bot.services.summary import zone_label
 from storage.models import CheckIn, District, Event, ParticipantType, Person
 
@@ -255,7 +256,7 @@ async def export_attendees(
     summary = writers.book.create_sheet(_sheet_name(t("report.export.sheet_headcount")))
     for cells in headcount_table(result, labels):
         summary.append(cells)
-    await _audited(session, access, "export.attendees", now, writers, event_id=event_id)
+    await _audited(session, access, AuditAction.EXPORT_ATTENDEES, now, writers, event_id=event_id)
     return writers.finish(_stem(event))
 
 
@@ -361,14 +362,14 @@ async def export_volunteers(
         cells += [phone or ""] if phones else []
         cells += [_text(username), registered_at]
         writers.row(cells)
-    await _audited(session, access, "export.volunteers", now, writers)
+    await _audited(session, access, AuditAction.EXPORT_VOLUNTEERS, now, writers)
     return writers.finish("asa-volunteers")
 
 
 async def _audited(
     session: AsyncSession,
     access: Access,
-    action: str,
+    action: AuditAction,
     now: datetime,
     writers: _Writers,
     *,

@@ -32,8 +32,8 @@ from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.access import Access, Capability
 from bot.services.errors import NotFound
-from bot.services.roles import Access, Capability
 from storage.models import (
     CheckIn,
     CheckInMethod,

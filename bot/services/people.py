@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Person
 
+# Last activity is written at most this often per person (a door sees hundreds a minute).
 TOUCH_INTERVAL = timedelta(minutes=10)
-_RECENT_KEY = "recently_touched"
-
-
-def recently_touched(extras: dict[str, Any]) -> dict[int, datetime]:
-    """Telegram ids whose activity this process wrote recently (kept in the runtime)."""
-    recent: dict[int, datetime] = extras.setdefault(_RECENT_KEY, {})
-    return recent
-
-
-def forget_touch(extras: dict[str, Any], telegram_id: int) -> None:
-    """Make the next update from this person write again (after marking them unreachable)."""
-    recently_touched(extras).pop(telegram_id, None)
 
 
 async def by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person | None:
@@ -53,5 +41,15 @@ async def set_language(*, session: AsyncSession, telegram_id: int, lang: str) ->
         return None
     person.language = lang
     session.add(person)
-    await session.commit()
     return person
+
+
+async def touch_many(*, session: AsyncSession, telegram_ids: list[int], now: datetime) -> None:
+    """Record that these people wrote to us; anyone who had blocked us is reachable again."""
+    if not telegram_ids:
+        return
+    await session.exec(
+        update(Person)
+        .where(col(Person.telegram_id).in_(telegram_ids), col(Person.erased_at).is_(None))
+        .values(last_active_at=now, unreachable_at=None)
+    )

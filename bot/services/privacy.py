@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import audit
+from bot.services.audit import AuditAction
 from bot.services.errors import NotRegistered
 from storage.models import (
     CheckIn,
@@ -30,7 +31,7 @@ from storage.models import (
 )
 
 EXPORT_FORMAT = "asa-mydata/1"
-ERASE_ACTION = "person.erase"
+ERASE_ACTION = AuditAction.PERSON_ERASE
 # Deliveries not yet sent to an erased person must never go out: they end here, with this note.
 ERASED_DELIVERY_NOTE = "recipient erased"
 
@@ -191,7 +192,8 @@ async def _stop_deliveries(session: AsyncSession, person_id: int) -> None:
         .values(status=DeliveryStatus.FAILED, error=ERASED_DELIVERY_NOTE)
     )
     await session.exec(
-        update(Delivery).where(col(Delivery.person_id) == person_id).values(chat_id=0)
+        # Unique per announcement and chat: an erased chat becomes a number no chat has.
+        update(Delivery).where(col(Delivery.person_id) == person_id).values(chat_id=-person_id)
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -18,98 +17,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import audit
-from bot.services.errors import DomainError, NotAllowed
+from bot.services.access import Access, Capability
+from bot.services.audit import AuditAction
+from bot.services.errors import DomainError
 from storage.models import CoordinatorZone, District, Person, Role, RoleGrant
-
-
-class Capability(StrEnum):
-    """Something privileged a person may be allowed to do."""
-
-    MANAGE_EVENTS = "manage_events"
-    CHECK_IN_OTHERS = "check_in_others"
-    REGISTER_WALKINS = "register_walkins"
-    VIEW_HEADCOUNT = "view_headcount"
-    EXPORT = "export"
-    BROADCAST = "broadcast"
-    MANAGE_ROLES = "manage_roles"
-    VIEW_AUDIT = "view_audit"
-
-
-# Which roles grant each capability. Coordinators' grants are limited to their zones, which
-# the services that take a zone into account check with `Access.zones`.
-GRANTS: dict[Capability, frozenset[Role]] = {
-    Capability.MANAGE_EVENTS: frozenset({Role.ADMIN, Role.ORGANISER}),
-    Capability.CHECK_IN_OTHERS: frozenset(
-        {Role.ADMIN, Role.ORGANISER, Role.COORDINATOR, Role.STAFF}
-    ),
-    Capability.REGISTER_WALKINS: frozenset({Role.ADMIN, Role.ORGANISER, Role.STAFF}),
-    Capability.VIEW_HEADCOUNT: frozenset({Role.ADMIN, Role.ORGANISER, Role.COORDINATOR}),
-    Capability.EXPORT: frozenset({Role.ADMIN, Role.ORGANISER}),
-    Capability.BROADCAST: frozenset({Role.ADMIN, Role.ORGANISER, Role.COORDINATOR}),
-    Capability.MANAGE_ROLES: frozenset({Role.ADMIN}),
-    Capability.VIEW_AUDIT: frozenset({Role.ADMIN}),
-}
-
-# Roles whose reach is the whole deployment; a coordinator alone is limited to their zones.
-UNSCOPED_ROLES = frozenset({Role.ADMIN, Role.ORGANISER})
-
-
-@dataclass(frozen=True)
-class Access:
-    """A person's roles, and the zones a coordinator-only person is limited to."""
-
-    person_id: int | None
-    roles: frozenset[Role]
-    coordinator_zones: frozenset[int]
-
-    def can(self, capability: Capability) -> bool:
-        """Whether any of the person's roles grants the capability."""
-        return bool(self.roles & GRANTS[capability])
-
-    @property
-    def unscoped(self) -> bool:
-        """Admins and organisers see every zone."""
-        return bool(self.roles & UNSCOPED_ROLES)
-
-    def zone_limit(self) -> frozenset[int] | None:
-        """None when the person sees everything; else the zones they are limited to."""
-        return None if self.unscoped else self.coordinator_zones
-
-    def require(self, capability: Capability) -> None:
-        """Raise NotAllowed unless the person has the capability."""
-        if not self.can(capability):
-            raise NotAllowed(capability.value)
-
-
-NOBODY = Access(person_id=None, roles=frozenset(), coordinator_zones=frozenset())
-
-
-async def access_for(
-    *,
-    session: AsyncSession,
-    person: Person | None,
-    telegram_id: int | None,
-    config_admins: tuple[int, ...],
-) -> Access:
-    """Everything a person may do: config admins, granted roles and coordinator zones."""
-    roles: set[Role] = set()
-    if telegram_id is not None and telegram_id in config_admins:
-        roles.add(Role.ADMIN)
-    zones: frozenset[int] = frozenset()
-    if person is not None and person.id is not None and person.erased_at is None:
-        granted = await session.exec(select(RoleGrant.role).where(RoleGrant.person_id == person.id))
-        roles.update(Role(value) for value in granted.all() if value in Role._value2member_map_)
-        if Role.COORDINATOR in roles:
-            found = await session.exec(
-                select(CoordinatorZone.zone).where(CoordinatorZone.person_id == person.id)
-            )
-            zones = frozenset(found.all())
-    return Access(
-        person_id=person.id if person is not None else None,
-        roles=frozenset(roles),
-        coordinator_zones=zones,
-    )
-
 
 # ---------------------------------------------------------------------------------------------
 # Granting and revoking roles (admins only)
@@ -273,7 +184,7 @@ async def grant(
     audit.record(
         session=session,
         actor_id=actor.person_id,
-        action="role.grant",
+        action=AuditAction.ROLE_GRANT,
         at=now,
         target_type="person",
         target_id=person_id,
@@ -321,7 +232,7 @@ async def revoke(
     audit.record(
         session=session,
         actor_id=actor.person_id,
-        action="role.revoke",
+        action=AuditAction.ROLE_REVOKE,
         at=now,
         target_type="person",
         target_id=person_id,

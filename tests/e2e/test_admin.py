@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.services.roles import Capability
+from bot.services.access import Capability
 from storage.models import Person, Role, RoleGrant
 from tests.e2e.test_admin_support import (
     World,
@@ -328,7 +328,7 @@ async def test_a_long_role_list_is_split_under_telegrams_limit(world: World) -> 
         session.add_all(RoleGrant(person_id=p.id or 0, role=Role.STAFF.value) for p in people)
         await session.commit()
     await world.admin.send("/roles")
-    await world.telegram.wait_idle()
+    await world.bot.settle()
     chunks = [m.text or "" for m in world.admin.messages]
     assert len(chunks) > 1
     assert all(len(chunk) <= 4096 for chunk in chunks)

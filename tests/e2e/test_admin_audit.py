@@ -21,7 +21,7 @@ async def test_erasing_a_person_keeps_the_audit_and_the_audit_keeps_no_personal_
         await somchai.send("/forget")
         confirm = await somchai.next_reply()
         await somchai.press("forget:yes", message=confirm)
-        await telegram.wait_idle()
+        await world.bot.settle()
 
         entries = await audit_entries(world)
         assert [(e.action, e.target_id) for e in entries] == [

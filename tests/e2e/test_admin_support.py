@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.services import roles
-from bot.services.roles import Access
+from bot.services.access import Access, access_for
 from storage.models import AuditEntry, CoordinatorZone, Person, Role, RoleGrant
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram import Person as Chatter
@@ -107,7 +106,7 @@ async def access_of(world: World, person: Person) -> Access:
     """What the bot thinks this person may do now."""
     async with world.sessions() as session:
         fresh = await session.get(Person, person.id)
-        return await roles.access_for(
+        return await access_for(
             session=session,
             person=fresh,
             telegram_id=person.telegram_id,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.handlers.guards import FLOOD_KEY, FloodGate, Verdict
+from bot.flood import FloodGate, Verdict
 from tests.e2e.test_admin_support import World, running_world, wait_until
 from tests.fake_telegram import FakeTelegram
 
@@ -47,7 +47,8 @@ async def test_a_flooder_is_told_once_then_ignored_while_others_are_served(world
     # A button press while muted is ignored too.
     await flooder.press_data("adm:r:admin", message=replies[0])
     assert world.bot.application is not None
-    gate = world.bot.application.runtime.extras[FLOOD_KEY]
+    gate = world.bot.application.runtime.flood
+    assert gate is not None
     await wait_until(lambda: gate.checks == 14)  # 12 texts, the neighbour's, the press
 
     # After the mute the flooder is heard again; every update before that got no answer

@@ -45,7 +45,7 @@ async def test_anything_unexpected_gets_a_helpful_reply(
     await person.send("/lang")
     choice = await person.next_reply()
     await person.press_data("garbage:123", message=choice)
-    await telegram.wait_idle()
+    await bot.settle()
     assert person.callback_answers[-1]["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
 
 

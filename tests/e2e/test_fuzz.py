@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, text
 from sqlmodel import select
 
-from bot.handlers import menus
+from bot.commands import COMMANDS
 from storage.models import Person, Role, RoleGrant
 from tests.e2e.test_admin_support import World, give_role, has_chatted, register, running_world
 from tests.fake_telegram import FakeTelegram
@@ -60,7 +60,7 @@ TEXTS = st.one_of(
     ),
 ).filter(lambda s: s.strip() != "")
 COMMAND_NAMES = st.one_of(
-    st.sampled_from([command.name for command in menus.MENU]),
+    st.sampled_from([command.name for command in COMMANDS]),
     st.from_regex(r"[a-z_]{1,20}", fullmatch=True),
 )
 ARGUMENTS = st.one_of(
@@ -220,7 +220,7 @@ async def test_random_updates_never_crash_or_corrupt(
     caplog.set_level(logging.WARNING)
     for action in actions:
         await perform(cast, action)
-    await cast.world.telegram.wait_idle(timeout=15)
+    await cast.world.bot.settle()
     assert problems(cast.world.telegram, caplog) == []
     await check_database(cast.world)
 

@@ -76,10 +76,10 @@ async def test_a_full_flow_leaves_no_personal_data_in_the_logs(
         telegram.fail_next("getUpdates", kind="502")
         telegram.fail_next("sendMessage", kind="500", chat_id=somchai.chat_id)
         await somchai.send("/help")
-        await telegram.wait_idle()
+        await world.bot.settle()
         group = telegram.group("กลุ่มอาสา")
         await group.send(somchai, f"/start {SECRET_TEXT} 0812345678")
-        await telegram.wait_idle()
+        await world.bot.settle()
 
     text = production_logs.text
     assert production_logs.records, "nothing was logged at all: the capture is broken"

@@ -279,7 +279,7 @@ async def test_every_privileged_button_for_every_role(world: World) -> None:
         expected = "allowed" if cell.allowed else "refused"
         if verdict(response) != expected:
             wrong.append(f"{cell.data} as {cell.role}: expected {expected}, got {response!r}")
-    await world.telegram.wait_idle(timeout=20)
+    await world.bot.settle()
     actors = {entry.actor_id for entry in await audit_entries(world)}
     for cell in cells:
         if cell.allowed and cell.action in AUDITED and cell.person_id not in actors:
@@ -351,13 +351,13 @@ async def test_forged_and_replayed_buttons_are_answered_politely_and_change_noth
     await organiser.press_data(f"ann:c:{announcement_id}", message=organiser.messages[0])
     await organiser.wait_for_answer()
     await organiser.press_data(f"ann:c:{announcement_id}", message=organiser.messages[0])
-    await world.telegram.wait_idle()
+    await world.bot.settle()
     assert len(organiser.callback_answers) == 2
     assert organiser.callback_answers[1]["text"]
 
     for data in FORGED:
         await chatter.press_data(data, message=chatter.messages[0])
-    await world.telegram.wait_idle()
+    await world.bot.settle()
     answers = chatter.callback_answers
     assert [a["data"] for a in answers] == list(FORGED)
     assert all(answer["text"] for answer in answers), answers
@@ -390,7 +390,7 @@ async def test_a_coordinator_checks_in_only_people_of_their_own_zones(world: Wor
         translator("th")("error.not_found")
     }
     await coordinator.press_data(f"cf:{event_id}:{insider.id}", message=coordinator.messages[0])
-    await world.telegram.wait_idle()
+    await world.bot.settle()
     async with world.sessions() as session:
         checked_in = (await session.exec(select(CheckIn.person_id))).all()
     assert checked_in == [insider.id]

@@ -97,7 +97,7 @@ async def test_groups_and_channels_get_no_reply_and_no_personal_data(
         for sender in (admin, somchai):
             await sender.send("/help")
             await sender.wait_for(lambda m: (m.text or "").startswith("คำสั่งที่ใช้ได้"))
-        await telegram.wait_idle()
+        await world.bot.settle()
 
         for chat in (group, supergroup, channel):
             assert chat.messages == []

@@ -556,7 +556,7 @@ async def test_declining_consent_stores_nothing(
     declined = await person.wait_for_edit(notice)
     assert "/start" in text_of(declined)
     assert declined.button_texts == []
-    await telegram.wait_idle()
+    await bot.settle()
     assert await people_count(bot) == 0
     await eventually(no_trace_of(bot, person.user_id))
     # Starting again works, from the language.
@@ -576,7 +576,7 @@ async def test_cancel_mid_flow_leaves_no_person_and_no_draft(
     cancelled = await person.next_reply()
     assert "ยกเลิกแล้ว" in text_of(cancelled)
     assert cancelled.removes_keyboard
-    await telegram.wait_idle()
+    await bot.settle()
     assert await people_count(bot) == 0
     await user_data_when(bot, person.user_id, lambda data: "reg" not in data)
     await eventually(no_conversation(bot, person.user_id))

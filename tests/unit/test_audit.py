@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import select
 
 from bot.services import audit, privacy
+from bot.services.access import NOBODY, Access
+from bot.services.audit import AuditAction
 from bot.services.errors import NotAllowed
-from bot.services.roles import NOBODY, Access
 from storage.database import create_engine, session_factory
 from storage.models import AuditEntry, Person, Role
 
@@ -28,7 +29,7 @@ async def test_record_drops_personal_fields(database_url: str) -> None:
             audit.record(
                 session=session,
                 actor_id=None,
-                action="broadcast.send",
+                action=AuditAction.BROADCAST_CREATE,
                 at=START,
                 target_type="announcement",
                 target_id=7,
@@ -49,16 +50,18 @@ async def test_latest_is_newest_first_limited_and_for_admins_only(database_url: 
             actor = Person(telegram_id=1, full_name="ผู้ดูแล")
             session.add(actor)
             await session.commit()
+            actions = list(AuditAction)
             for minute in range(40):
                 audit.record(
                     session=session,
                     actor_id=actor.id,
-                    action=f"test.{minute}",
+                    action=actions[minute % len(actions)],
+                    target_id=minute,
                     at=START + timedelta(minutes=minute),
                 )
             await session.commit()
             newest = await audit.latest(session=session, access=access(Role.ADMIN), limit=3)
-            assert [e.action for e in newest] == ["test.39", "test.38", "test.37"]
+            assert [e.target_id for e in newest] == ["39", "38", "37"]
             assert len(await audit.latest(session=session, access=access(Role.ADMIN))) == 10
             capped = await audit.latest(session=session, access=access(Role.ADMIN), limit=10_000)
             assert len(capped) == audit.MAX_LATEST
@@ -81,7 +84,9 @@ async def test_erasing_a_person_keeps_their_audit_entries(database_url: str) -> 
             actor = Person(telegram_id=2, full_name="ผู้จัดงาน", phone="+66812345678")
             session.add(actor)
             await session.commit()
-            audit.record(session=session, actor_id=actor.id, action="event.create", at=START)
+            audit.record(
+                session=session, actor_id=actor.id, action=AuditAction.EVENT_CREATE, at=START
+            )
             await session.commit()
             assert actor.id is not None
             await privacy.erase_person(

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.services import checkins
 from bot.services.checkins import AlreadyCheckedIn, CheckInResult, WrongCodeLimiter
-from storage.database import SessionFactory, create_engine, session_factory
+from storage.database import Database, SessionFactory, create_engine, session_factory
 from storage.models import CheckIn, CheckInMethod, Person
 from tests.factories import make_event
 
@@ -24,14 +24,15 @@ CROWD = 200
 async def attempt(
     sessions: SessionFactory, *, event_id: int, person_id: int, code: str, limiter: WrongCodeLimiter
 ) -> CheckInResult | AlreadyCheckedIn:
-    """One check-in in its own session, as one update would do it."""
-    async with sessions() as session:
-        try:
-            return await checkins.check_in_by_code(
+    """One check-in in its own transaction, as one update's use case does it."""
+    try:
+        return await Database(sessions).run(
+            lambda session: checkins.check_in_by_code(
                 session=session, person_id=person_id, code_text=code, now=NOW, limiter=limiter
             )
-        except AlreadyCheckedIn as refused:
-            return refused
+        )
+    except AlreadyCheckedIn as refused:
+        return refused
 
 
 async def test_simultaneous_check_ins_record_exactly_one_row_each(database_url: str) -> None:
@@ -82,12 +83,10 @@ async def test_simultaneous_check_ins_record_exactly_one_row_each(database_url: 
         await engine.dispose()
 
 
-async def test_a_lost_race_reports_the_winners_time(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The insert itself decides: even when the first look finds nothing, the loser gets
-    AlreadyCheckedIn with the winner's time, not an error and not a second row."""
-    engine = create_engine(database_url)
+async def test_the_insert_decides_a_race_in_flight(database_url: str) -> None:
+    """A second check-in that runs while the first is not yet committed finds the first one's
+    row once it commits, and answers AlreadyCheckedIn with its time: no error, no second row."""
+    engine = create_engine(database_url, pool_size=4)
     sessions = session_factory(engine)
     try:
         async with sessions() as session:
@@ -96,34 +95,38 @@ async def test_a_lost_race_reports_the_winners_time(
             session.add(person)
             await session.commit()
             event_id, person_id = event.id or 0, person.id or 0
-        async with sessions() as session:
-            await checkins.check_in(
+        first_inserted, first_may_commit = asyncio.Event(), asyncio.Event()
+
+        async def first(session: Any) -> CheckInResult:
+            result = await checkins.check_in(
                 session=session,
                 event_id=event_id,
                 person_id=person_id,
                 method=CheckInMethod.QR,
                 now=NOW,
             )
-        real_existing = checkins._existing
-        looks: list[int] = []
+            first_inserted.set()
+            await first_may_commit.wait()
+            return result
 
-        async def blind_first_look(**kwargs: Any) -> CheckIn | None:
-            """Miss the winner's row on the first look, as a racing request would."""
-            looks.append(1)
-            return None if len(looks) == 1 else await real_existing(**kwargs)
+        async def second(session: Any) -> CheckInResult:
+            return await checkins.check_in(
+                session=session,
+                event_id=event_id,
+                person_id=person_id,
+                method=CheckInMethod.CODE,
+                now=NOW + timedelta(minutes=3),
+            )
 
-        monkeypatch.setattr(checkins, "_existing", blind_first_look)
-        async with sessions() as session:
-            with pytest.raises(AlreadyCheckedIn) as lost:
-                await checkins.check_in(
-                    session=session,
-                    event_id=event_id,
-                    person_id=person_id,
-                    method=CheckInMethod.CODE,
-                    now=NOW + timedelta(minutes=3),
-                )
+        database = Database(sessions)
+        winner = asyncio.create_task(database.run(first))
+        await asyncio.wait_for(first_inserted.wait(), timeout=10)
+        loser = asyncio.create_task(database.run(second))
+        first_may_commit.set()
+        assert (await winner).checked_in_at == NOW
+        with pytest.raises(AlreadyCheckedIn) as lost:
+            await loser
         assert lost.value.values["at"] == NOW
-        assert len(looks) == 2
         async with sessions() as session:
             rows = (await session.exec(select(CheckIn))).all()
         assert [(row.method, row.checked_in_at) for row in rows] == [("qr", NOW)]

@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from bot.i18n import translator
 from bot.services import exports
+from bot.services.access import Access
 from bot.services.errors import NotAllowed
-from bot.services.roles import Access
 from storage.database import SessionFactory
 from storage.models import AuditEntry, CheckIn, Person, Role
 from tests import seed_seminar as seed

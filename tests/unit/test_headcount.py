@@ -12,8 +12,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import headcount as hc
+from bot.services.access import Access
 from bot.services.errors import NotAllowed
-from bot.services.roles import Access
 from storage.database import SessionFactory
 from storage.models import CheckIn, CheckInMethod, Event, Person, Role
 from tests import seed_seminar as seed

@@ -170,7 +170,7 @@ async def test_erasure_keeps_headcounts_and_no_personal_field(sessions: SessionF
         assert other is not None
         assert other.full_name == "สมชาย 2002"
         delivery = (await session.exec(select(Delivery))).one()
-        assert (delivery.chat_id, delivery.status) == (0, DeliveryStatus.FAILED)
+        assert (delivery.chat_id, delivery.status) == (-leaving, DeliveryStatus.FAILED)
         assert (await session.exec(select(RoleGrant))).all() == []
         assert (await session.exec(select(CoordinatorZone))).all() == []
         audit = (await session.exec(select(AuditEntry))).one()

@@ -10,8 +10,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import roles
+from bot.services.access import Access, Capability, access_for
 from bot.services.errors import NotAllowed
-from bot.services.roles import Access, Capability, access_for
 from storage.database import create_engine, session_factory
 from storage.models import AuditEntry, CoordinatorZone, District, Person, Role, RoleGrant
 

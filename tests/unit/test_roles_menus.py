@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
+from bot.commands import COMMANDS, Command, offered
 from bot.handlers import admin, menus
 from bot.i18n import LANGUAGES, translator
-from bot.services.roles import NOBODY, Access
+from bot.services.access import NOBODY, Access
 from storage.models import Role
 
-ALL = frozenset(command.name for command in menus.MENU)
-EVERYONE = ["start", "events", "checkin", "checkout", "lang", "cancel", "help"]
+EVERYONE = ["start", "events", "checkin", "lang", "cancel", "help"]
 REGISTERED = ["start", "events", "checkin", "checkout", "profile", "mydata", "forget"]
 REGISTERED += ["lang", "cancel", "help"]
 
@@ -21,14 +20,14 @@ def access(*roles: Role) -> Access:
     return Access(person_id=1, roles=frozenset(roles), coordinator_zones=frozenset({3}))
 
 
-def names(commands: list[menus.MenuCommand]) -> list[str]:
+def names(commands: list[Command]) -> list[str]:
     """Just the command names."""
     return [command.name for command in commands]
 
 
 def test_unregistered_and_registered_people_see_only_everyday_commands() -> None:
-    assert names(menus.visible_commands(NOBODY, registered=False, available=ALL)) == EVERYONE
-    assert names(menus.visible_commands(NOBODY, registered=True, available=ALL)) == REGISTERED
+    assert names(offered(NOBODY, registered=False)) == EVERYONE
+    assert names(offered(NOBODY, registered=True)) == REGISTERED
 
 
 @pytest.mark.parametrize(
@@ -52,45 +51,41 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
                 "export",
             ],
         ),
-        (Role.ADMIN, [c.name for c in menus.MENU if c.name not in REGISTERED]),
+        (Role.ADMIN, [c.name for c in COMMANDS if c.name not in REGISTERED]),
     ],
 )
 def test_each_role_sees_its_own_tools(role: Role, extra: list[str]) -> None:
-    shown = names(menus.visible_commands(access(role), registered=True, available=ALL))
+    shown = names(offered(access(role), registered=True))
     assert shown == REGISTERED + extra
 
 
-def test_commands_nobody_answers_are_never_offered() -> None:
-    shown = menus.visible_commands(
-        access(Role.ADMIN), registered=True, available=frozenset({"help"})
+def test_the_registry_and_the_handlers_agree(database_url: str) -> None:
+    """Every listed command is answered, and no handler answers an unlisted one."""
+    from bot.app import build_application
+    from bot.config import Settings
+
+    settings = Settings.model_validate(
+        {"telegram": {"token": "123456:" + "A" * 35}, "database": {"url": database_url}}
     )
-    assert names(shown) == ["help"]
-
-
-def test_handled_commands_looks_inside_conversations() -> None:
-    async def noop(*_: object) -> None:
-        """Nothing."""
-
-    handlers = [
-        CommandHandler(["help", "start"], noop),
-        ConversationHandler(entry_points=[CommandHandler("grant", noop)], states={}, fallbacks=[]),
-        MessageHandler(filters.TEXT, noop),
-    ]
-    assert menus.handled_commands(handlers) == {"help", "start", "grant"}
+    application = build_application(settings)  # raises if they disagree
+    tops = [handler for handlers in application.handlers.values() for handler in handlers]
+    inner = [entry for handler in tops for entry in getattr(handler, "entry_points", ())]
+    commands = {name for handler in tops + inner for name in getattr(handler, "commands", ())}
+    assert {entry.name for entry in COMMANDS} <= commands
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_menu_role_and_action_text_exists(lang: str) -> None:
     t = translator(lang)
-    keys = [command.key for command in menus.MENU] + ["menu.header"]
+    keys = [command.help_key for command in COMMANDS] + ["menu.header"]
     keys += list(admin.ROLE_KEYS.values()) + list(admin.ACTION_KEYS.values())
     assert [key for key in keys if not t.has(key)] == []
     # Telegram's menu: descriptions of 1-256 characters.
-    assert all(1 <= len(t(command.key)) <= 256 for command in menus.MENU)
+    assert all(1 <= len(t(command.help_key)) <= 256 for command in COMMANDS)
 
 
 def test_help_text_lists_one_line_per_command() -> None:
-    commands = menus.visible_commands(access(Role.STAFF), registered=True, available=ALL)
+    commands = offered(access(Role.STAFF), registered=True)
     text = menus.help_text(translator("en"), commands)
     assert text.splitlines()[0] == "Commands you can use:"
     assert "/walkin – register and check in a walk-in" in text.splitlines()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from telegram import Chat, Message, Update, User
 
 from bot.update_processor import PerPersonUpdateProcessor, ordering_key
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def update_from(user_id: int, update_id: int) -> Update:
@@ -66,7 +69,8 @@ async def test_state_is_saved_after_every_update_and_locks_are_dropped() -> None
     async def save() -> None:
         saves.append(1)
 
-    processor = PerPersonUpdateProcessor(4, after_update=save)
+    processor = PerPersonUpdateProcessor(4)
+    processor.set_after_update(save)
 
     async def nothing() -> None:
         return None
@@ -74,9 +78,68 @@ async def test_state_is_saved_after_every_update_and_locks_are_dropped() -> None
     for update_id in range(3):
         await processor.process_update(update_from(5, update_id), nothing())
     assert len(saves) == 3
-    assert processor._locks == {}
+    assert processor.people_waiting == 0
 
 
 def test_ordering_key_prefers_the_user() -> None:
     assert ordering_key(update_from(9, 1)) == 9
     assert ordering_key(object()) is None
+
+
+async def test_one_persons_queue_never_takes_every_slot() -> None:
+    """The person's lock comes before a slot: their waiting updates hold no slot."""
+    processor = PerPersonUpdateProcessor(2)
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(n: int) -> None:
+        started.append(n)
+        await release.wait()
+
+    async def other() -> None:
+        started.append(99)
+
+    flood = [
+        asyncio.create_task(processor.process_update(update_from(1, n), slow(n))) for n in range(6)
+    ]
+    neighbour = asyncio.create_task(processor.process_update(update_from(2, 100), other()))
+    # The neighbour finishes while the first person's first update still holds its slot:
+    # only one of the two slots was ever taken by that person.
+    await asyncio.wait_for(neighbour, timeout=5)
+    assert started == [0, 99]
+    release.set()
+    await asyncio.gather(*flood)
+    assert started == [0, 99, 1, 2, 3, 4, 5]
+
+
+async def test_a_flooder_is_dropped_before_waiting_for_anything() -> None:
+    """Over the limit, updates are dropped at once: never queued behind the person's lock."""
+    from datetime import timedelta
+
+    from bot.clock import FakeClock
+    from bot.flood import FloodGate
+
+    clock = FakeClock(T0)
+    gate = FloodGate(max_updates=2, window=timedelta(seconds=10), mute=timedelta(seconds=30))
+    processor = PerPersonUpdateProcessor(4, flood=gate, clock=clock)
+    release, first_in = asyncio.Event(), asyncio.Event()
+    ran: list[int] = []
+
+    async def held(n: int) -> None:
+        ran.append(n)
+        first_in.set()
+        await release.wait()
+
+    first = asyncio.create_task(processor.process_update(update_from(3, 1), held(1)))
+    await asyncio.wait_for(first_in.wait(), timeout=5)
+    # While the first update holds the lock, the third and later return immediately.
+    waiting = asyncio.create_task(processor.process_update(update_from(3, 2), held(2)))
+    warned = asyncio.create_task(processor.process_update(update_from(3, 3), held(3)))
+    for n in range(4, 10):
+        await asyncio.wait_for(processor.process_update(update_from(3, n), held(n)), timeout=1)
+    assert processor.dropped == 6
+    assert processor.take_warning(3)
+    assert not processor.take_warning(3)
+    release.set()
+    await asyncio.gather(first, waiting, warned)
+    assert ran == [1, 2, 3]

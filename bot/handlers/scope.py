@@ -1,0 +1,72 @@
+"""The guards every update meets first: private chats only, then the sender resolved once.
+
+After these, every handler finds `context.actor` (bot/scope.py): the person, their rights,
+their language and the flow they are in, read in one short transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop, TypeHandler
+
+from bot.context import AsaApplication, AsaContext
+from bot.flows import FLOWS
+from bot.handlers import GROUP_GUARDS, GROUP_SCOPE
+from bot.usecases.scope import resolve_actor
+
+_log = logging.getLogger(__name__)
+
+
+async def ignore_non_private(update: Update, context: AsaContext) -> None:
+    """Stay silent in groups and channels: personal data never goes to a shared chat."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE or update.effective_user is None:
+        raise ApplicationHandlerStop
+
+
+async def resolve_scope(update: Update, context: AsaContext) -> None:
+    """Resolve the sender; answer a flood or an expired flow before anything else runs."""
+    user = update.effective_user
+    if user is None:  # pragma: no cover - ignore_non_private stops these
+        raise ApplicationHandlerStop
+    settings = context.settings
+
+    def timeout_of(name: str) -> timedelta:
+        flow = FLOWS.get(name)
+        if flow is not None:
+            return flow.timeout(settings)
+        return timedelta(minutes=settings.bot.flow_timeout_minutes)
+
+    actor, stale = await resolve_actor(
+        context.db,
+        telegram_id=user.id,
+        config_admins=settings.bot.admins,
+        default_language=settings.bot.default_language,
+        now=context.clock.now(),
+        timeout_of=timeout_of,
+    )
+    context.actor = actor
+    if stale:
+        context.app.last_seen.note(user.id)
+    if context.app.processor.take_warning(update.update_id):
+        await context.bot.send_message(user.id, context.t("flood.slow_down"))
+        raise ApplicationHandlerStop
+    if actor.expired_flow is not None and update.effective_message is not None:
+        await _say_expired(context, actor.expired_flow)
+
+
+async def _say_expired(context: AsaContext, name: str) -> None:
+    """Tell the person, once, that their unfinished flow was dropped."""
+    flow = FLOWS.get(name)
+    title = context.t(flow.title_key) if flow is not None else ""
+    await context.bot.send_message(context.actor.telegram_id, context.t("flow.expired", flow=title))
+
+
+def register(application: AsaApplication) -> None:
+    """Both guards, before every other handler."""
+    application.add_handler(TypeHandler(Update, ignore_non_private), group=GROUP_GUARDS)
+    application.add_handler(TypeHandler(Update, resolve_scope), group=GROUP_SCOPE)

@@ -1,0 +1,137 @@
+"""Check-in use cases: one transaction each, plain results, no Telegram.
+
+Every successful check-in also ends the person's waiting code prompt, whatever route checked
+them in (a QR scan, a location, a staff member), so nobody is left with a question that no
+longer applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.scope import Actor
+from bot.services import checkins
+from bot.services.checkins import CheckInResult, CheckOutResult, SearchResult, WrongCodeLimiter
+from bot.services.errors import NotRegistered
+from bot.usecases import transaction
+from storage.database import Database
+from storage.models import ChatState, Person
+
+# The flow that waits for a typed code (bot/handlers/checkin.py).
+CODE_PROMPT = "checkin_code"
+
+
+@dataclass(frozen=True)
+class EventChoice:
+    """An event open for check-in, as a button shows it."""
+
+    id: int
+    title: str
+
+
+def _person_id(actor: Actor) -> int:
+    """The actor's record, or NotRegistered."""
+    if actor.person_id is None:
+        raise NotRegistered()
+    return actor.person_id
+
+
+async def _end_code_prompt(session: AsyncSession, *, person_id: int, now: datetime) -> None:
+    """Checked in: a code prompt the person still has open no longer applies."""
+    telegram_id = select(Person.telegram_id).where(col(Person.id) == person_id)
+    await session.exec(
+        update(ChatState)
+        .where(
+            col(ChatState.flow) == CODE_PROMPT,
+            col(ChatState.telegram_id) == telegram_id.scalar_subquery(),
+        )
+        .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
+    )
+
+
+@transaction
+async def with_token(
+    session: AsyncSession, *, actor: Actor, token: str, now: datetime
+) -> CheckInResult:
+    """A scanned QR code (a `/start ci-<token>` deep link)."""
+    person_id = _person_id(actor)
+    result = await checkins.check_in_by_token(
+        session=session, person_id=person_id, token=token, now=now
+    )
+    await _end_code_prompt(session, person_id=person_id, now=now)
+    return result
+
+
+async def with_code(
+    db: Database, *, actor: Actor, code_text: str, now: datetime, limiter: WrongCodeLimiter
+) -> CheckInResult:
+    """A typed code; wrong ones are counted (in this process) and slowed down."""
+    person_id = _person_id(actor)
+
+    async def work(session: AsyncSession) -> CheckInResult:
+        result = await checkins.check_in_by_code(
+            session=session, person_id=person_id, code_text=code_text, now=now, limiter=limiter
+        )
+        await _end_code_prompt(session, person_id=person_id, now=now)
+        return result
+
+    return await db.run(work)
+
+
+@transaction
+async def at_location(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    latitude: float,
+    longitude: float,
+    forwarded: bool,
+    now: datetime,
+) -> CheckInResult:
+    """A shared location near an open venue."""
+    person_id = _person_id(actor)
+    result = await checkins.check_in_by_location(
+        session=session,
+        person_id=person_id,
+        latitude=latitude,
+        longitude=longitude,
+        forwarded=forwarded,
+        now=now,
+    )
+    await _end_code_prompt(session, person_id=person_id, now=now)
+    return result
+
+
+@transaction
+async def check_out(session: AsyncSession, *, actor: Actor, now: datetime) -> CheckOutResult:
+    """Record leaving time."""
+    return await checkins.check_out(session=session, person_id=_person_id(actor), now=now)
+
+
+@transaction
+async def open_events(session: AsyncSession, *, now: datetime) -> list[EventChoice]:
+    """Events open for check-in now."""
+    found = await checkins.open_events(session=session, now=now)
+    return [EventChoice(id=event.id or 0, title=event.title) for event in found]
+
+
+@transaction
+async def search_people(session: AsyncSession, *, actor: Actor, query: str) -> SearchResult:
+    """People staff may check in, by phone or part of a name."""
+    return await checkins.search_people(session=session, access=actor.access, query=query)
+
+
+@transaction
+async def for_someone(
+    session: AsyncSession, *, actor: Actor, event_id: int, person_id: int, now: datetime
+) -> CheckInResult:
+    """Staff check someone in (the service re-checks rights, zone and window)."""
+    result = await checkins.check_in_for(
+        session=session, access=actor.access, event_id=event_id, person_id=person_id, now=now
+    )
+    await _end_code_prompt(session, person_id=person_id, now=now)
+    return result

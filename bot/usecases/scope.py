@@ -1,0 +1,121 @@
+"""Resolving the sender of an update: one short transaction at the start of every update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.i18n import normalise_language
+from bot.scope import Actor, FlowState
+from bot.services import people
+from bot.services.access import access_for
+from bot.usecases import transaction
+from storage.models import ChatState
+
+
+@transaction
+async def resolve_actor(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    config_admins: tuple[int, ...],
+    default_language: str,
+    now: datetime,
+    timeout_of: Callable[[str], timedelta],
+) -> tuple[Actor, bool]:
+    """The actor, and whether their last activity is stale (to be written behind).
+
+    A flow idle for longer than its timeout is dropped here, and the actor says which one.
+    """
+    person = await people.by_telegram_id(session=session, telegram_id=telegram_id)
+    state = await session.get(ChatState, telegram_id)
+    access = await access_for(
+        session=session, person=person, telegram_id=telegram_id, config_admins=config_admins
+    )
+    flow, expired = _live_flow(state, now=now, timeout_of=timeout_of)
+    if expired is not None and state is not None:
+        _clear_flow(state, now)
+        session.add(state)
+    chosen = _chosen_language(person_language=person.language if person else None, state=state)
+    actor = Actor(
+        telegram_id=telegram_id,
+        person_id=person.id if person is not None else None,
+        name=person.full_name if person is not None else None,
+        lang=normalise_language(chosen, default_language),
+        language_chosen=chosen is not None,
+        access=access,
+        flow=flow,
+        expired_flow=expired,
+    )
+    stale = person is not None and (
+        person.unreachable_at is not None or now - person.last_active_at >= people.TOUCH_INTERVAL
+    )
+    return actor, stale
+
+
+def _chosen_language(*, person_language: str | None, state: ChatState | None) -> str | None:
+    """What the person chose: on their record once registered, else on their chat state."""
+    if state is not None and state.language:
+        return state.language
+    return person_language
+
+
+def _live_flow(
+    state: ChatState | None, *, now: datetime, timeout_of: Callable[[str], timedelta]
+) -> tuple[FlowState | None, str | None]:
+    """The open flow, or (None, its name) when it has timed out."""
+    if state is None or not state.flow or not state.step or not state.nonce:
+        return None, None
+    if now - state.updated_at > timeout_of(state.flow):
+        return None, state.flow
+    flow = FlowState(
+        name=state.flow,
+        step=state.step,
+        nonce=state.nonce,
+        draft=dict(state.draft or {}),
+        updated_at=state.updated_at,
+    )
+    return flow, None
+
+
+def _clear_flow(state: ChatState, now: datetime) -> None:
+    """Forget the flow and its draft (which may hold personal data)."""
+    state.flow = state.step = state.nonce = None
+    state.draft = {}
+    state.updated_at = now
+
+
+@transaction
+async def save_flow(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    flow: str,
+    step: str,
+    nonce: str,
+    draft: dict[str, object],
+    now: datetime,
+) -> None:
+    """Write where a person is in a flow (creating their chat state if need be)."""
+    state = await session.get(ChatState, telegram_id) or ChatState(telegram_id=telegram_id)
+    state.flow, state.step, state.nonce = flow, step, nonce
+    state.draft = dict(draft)
+    state.updated_at = now
+    session.add(state)
+
+
+@transaction
+async def end_flow(session: AsyncSession, *, telegram_id: int, now: datetime) -> None:
+    """The person is in no flow any more; nothing of the draft is kept."""
+    state = await session.get(ChatState, telegram_id)
+    if state is not None and state.flow is not None:
+        _clear_flow(state, now)
+        session.add(state)
+
+
+@transaction
+async def touch_people(session: AsyncSession, *, telegram_ids: list[int], now: datetime) -> None:
+    """Write the last activity of several people at once (reachable again, too)."""
+    await people.touch_many(session=session, telegram_ids=telegram_ids, now=now)
