@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -65,3 +66,28 @@ async def bot(settings: Settings, telegram: FakeTelegram) -> AsyncIterator[BotHa
         yield harness
     finally:
         await harness.stop()
+
+
+class _MissingTranslations(logging.Handler):
+    """Collects "missing translation" warnings: keys built at run time that no catalog has."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.missing: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("missing translation"):
+            self.missing.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def _every_key_translated() -> Iterator[None]:
+    """Fail any test during which the bot looked up a key no catalog has (in any language)."""
+    collector = _MissingTranslations()
+    logger = logging.getLogger("bot.i18n")
+    logger.addHandler(collector)
+    try:
+        yield
+    finally:
+        logger.removeHandler(collector)
+    assert collector.missing == [], collector.missing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest
 
 from bot.context import AsaContext
@@ -62,3 +63,29 @@ async def edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None)
     except BadRequest as error:
         if "not modified" not in str(error).lower():
             raise
+
+
+# The one message-length limit: Telegram's, in characters.
+MESSAGE_LIMIT = MessageLimit.MAX_TEXT_LENGTH
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cut a long text into messages Telegram accepts, at line breaks where possible."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current or not parts:
+        parts.append(current)
+    return parts

@@ -358,7 +358,7 @@ def _insert_once(session: AsyncSession) -> Any:
     return (postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert)(CheckIn)
 
 
-async def _record(
+async def record(
     *,
     session: AsyncSession,
     event: Event,
@@ -425,7 +425,7 @@ async def check_in(
     """Check a person in to an event by id, with every window rule."""
     event = await get_event(session=session, event_id=event_id)
     check_window(event, now)
-    return await _record(session=session, event=event, person_id=person_id, method=method, now=now)
+    return await record(session=session, event=event, person_id=person_id, method=method, now=now)
 
 
 async def check_in_by_token(
@@ -436,7 +436,7 @@ async def check_in_by_token(
     if event is None:
         raise BadToken()
     check_window(event, now)
-    return await _record(
+    return await record(
         session=session, event=event, person_id=person_id, method=CheckInMethod.QR, now=now
     )
 
@@ -457,7 +457,7 @@ async def check_in_by_code(
         limiter.failed(person_id, now)
         raise WrongCode()
     check_window(event, now)
-    return await _record(
+    return await record(
         session=session, event=event, person_id=person_id, method=CheckInMethod.CODE, now=now
     )
 
@@ -494,7 +494,7 @@ async def check_in_by_location(
     refusals: list[AlreadyCheckedIn] = []
     for event in inside:
         try:
-            return await _record(
+            return await record(
                 session=session,
                 event=event,
                 person_id=person_id,
@@ -542,7 +542,7 @@ async def check_in_for(
     await _require_in_zone(session=session, access=access, person=person)
     event = await get_event(session=session, event_id=event_id)
     check_window(event, now)
-    return await _record(
+    return await record(
         session=session,
         event=event,
         person_id=person_id,
@@ -668,7 +668,7 @@ async def register_walkin(
     )
     session.add(person)
     await session.flush()
-    return await _record(
+    return await record(
         session=session,
         event=event,
         person_id=person.id or 0,

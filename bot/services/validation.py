@@ -12,6 +12,7 @@ NAME_MIN_CHARS = 2
 NAME_MAX_CHARS = 100
 # Far longer than any phone number written with spaces and an international prefix.
 PHONE_MAX_INPUT_CHARS = 40
+THAI_COUNTRY_CODE = 66
 
 NameProblem = Literal[
     "empty", "too_short", "too_long", "bad_characters", "unsupported_script", "no_letters"
@@ -178,6 +179,19 @@ def _parse_phone(text: str, *, region: str) -> phonenumbers.PhoneNumber:
         if exc.error_type == NumberParseException.TOO_LONG:
             raise InvalidPhone("too_long") from exc
         raise InvalidPhone("invalid") from exc
+
+
+def format_phone(e164: str) -> str:
+    """A stored number as Thai people write it: "+66812345678" becomes "081-234-5678";
+    a foreign number keeps its country code ("+1 415-555-0123")."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return e164
+    if number.country_code != THAI_COUNTRY_CODE:
+        return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    return national.replace(" ", "-")
 
 
 def mask_phone(e164: str) -> str:

@@ -74,3 +74,12 @@ def test_translator_fills_values_and_survives_bad_ones() -> None:
     assert normalise_language("en-GB") == "en"
     assert normalise_language("fr", "th") == "th"
     assert normalise_language(None) == "th"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_term_has_one_text_in_each_language(lang: str) -> None:
+    """Participant types, agencies, roles, groups: one key each, all translated."""
+    from bot.i18n.terms import all_keys
+
+    t = Translator(lang)
+    assert [key for key in all_keys() if not t.has(key)] == []
