@@ -6,8 +6,10 @@ verbose (DEBUG), and every record any logger emits is captured while people chat
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,18 +23,39 @@ NAMES = ("Somchai", "Jaidee", "สมชาย", "ใจดี", "somchai_v", "W
 SECRET_TEXT = "ข้อความลับ 7431 ของวิไล"
 
 
+@dataclass
+class Logs:
+    """What the production handler wrote, and the records it was given."""
+
+    lines: io.StringIO
+    records: list[logging.LogRecord]
+
+    @property
+    def text(self) -> str:
+        """Every formatted line, as an operator would read them."""
+        return self.lines.getvalue()
+
+
+class _Keep(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
 @pytest.fixture
-def production_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Production logging at DEBUG, with pytest's capture handler behind it."""
+def production_logs() -> Iterator[Logs]:
+    """Production logging at DEBUG into a buffer: the exact lines an operator would see."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
     saved_levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
-    configure_logging(logging.DEBUG)
-    # After the production handler, so its token filter has already scrubbed each record.
-    root.addHandler(caplog.handler)
-    caplog.handler.setLevel(logging.DEBUG)
+    logs = Logs(lines=io.StringIO(), records=[])
+    configure_logging(logging.DEBUG, stream=logs.lines)
+    root.addHandler(_Keep(logs.records))
     try:
-        yield caplog
+        yield logs
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
@@ -41,7 +64,7 @@ def production_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapt
 
 
 async def test_a_full_flow_leaves_no_personal_data_in_the_logs(
-    production_logs: pytest.LogCaptureFixture, telegram: FakeTelegram, database_url: str
+    production_logs: Logs, telegram: FakeTelegram, database_url: str
 ) -> None:
     telegram.set_rate_limits(enabled=False)
     async with running_world(telegram, database_url, flood_max_updates=1000) as world:
