@@ -28,6 +28,8 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_NONE = BaseRequest.DEFAULT_NONE
 STRICT_SESSIONS_ENV = "ASA_STRICT_SESSIONS"
+# The loggers python-telegram-bot dumps unparsable updates to (Bot's and ExtBot's).
+RAW_DUMP_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot")
 # At most one log line per this many seconds for each kind of repeated problem.
 LOG_EVERY_SECONDS = 10.0
 
@@ -192,9 +194,10 @@ class AsaBot(ExtBot[None]):
         )
         self._poll = poll_request
         self._throttle = Throttled()
-        raw_dumps = logging.getLogger("telegram.Bot")
-        if not any(isinstance(f, _DropRawUpdateDumps) for f in raw_dumps.filters):
-            raw_dumps.addFilter(_DropRawUpdateDumps())
+        for name in RAW_DUMP_LOGGERS:
+            raw_dumps = logging.getLogger(name)
+            if not any(isinstance(f, _DropRawUpdateDumps) for f in raw_dumps.filters):
+                raw_dumps.addFilter(_DropRawUpdateDumps())
 
     @property
     def malformed_updates(self) -> int:
