@@ -40,8 +40,8 @@ and end, update pushed or confirmed, poll held or released, delivery start and e
     assert await tg.changed.wait_until(tg.quiescent, 5), tg.pending_report()
 
 quiescent() only speaks for the Telegram side: add the bot's own "nothing queued, nothing
-running" to know the bot is done. (`wait_idle()`, which also waits for 50 ms without a
-request, is a guess kept for old callers and goes away.)
+running" to know the bot is done (tests/harness.py:BotHarness.settle does both). Silence is
+never proof: a bot busy with its database makes no request.
 
 Webhooks work as on Telegram: `setWebhook` (url, secret_token, allowed_updates,
 max_connections 1-100 (default 40), drop_pending_updates; certificate is accepted and

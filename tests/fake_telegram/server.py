@@ -92,7 +92,6 @@ class FakeTelegram(LoopbackService):
         )
         self._faults: list[_Fault] = []
         self._closing = asyncio.Event()
-        self._last_activity = 0.0
         self._in_flight = 0  # HTTP requests being served, held long polls included
         self._next_set_webhook = 0.0  # loop time before which setWebhook gets a 429
         self._user_ids = itertools.count(_FIRST_USER_ID)
@@ -297,26 +296,6 @@ class FakeTelegram(LoopbackService):
             f"in flight, {self.webhook.in_flight} webhook delivery(ies) in flight"
         )
 
-    async def wait_idle(self, timeout: float = 5.0, *, quiet: float = 0.05) -> None:  # noqa: ASYNC109
-        """Deprecated guess: quiescent() and no request for `quiet` seconds.
-
-        Silence does not prove the bot is done (it may be busy with its database). Wait for
-        `changed.wait_until(...)` on a condition you know instead; this goes away.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            now = loop.time()
-            busy = not self.quiescent()
-            quiet_for = now - self._last_activity
-            if not busy and quiet_for >= quiet:
-                return
-            if now >= deadline:
-                raise AssertionError(f"not idle after {timeout}s: {self._unsettled()}")
-            # Busy: any request or update may change that. Quiet: wait out the remainder.
-            wait = deadline - now if busy else quiet - quiet_for
-            await self.changed.wait(min(wait, deadline - now))
-
     # ------------------------------------------------------------------ HTTP
 
     @web.middleware
@@ -425,7 +404,6 @@ class FakeTelegram(LoopbackService):
     def _note_activity(self, in_flight_delta: int) -> None:
         """Count requests in flight and tell waiters."""
         self._in_flight += in_flight_delta
-        self._last_activity = self._clock()
         self.changed.fire()
 
     def _is_closing(self) -> bool:

@@ -63,6 +63,12 @@ async def known_person(tg: FakeTelegram, bot: Bot) -> Person:
     return person
 
 
+async def settle(tg: FakeTelegram, app: AnyApp) -> None:
+    """Every update processed by the application, then the fake quiescent (known conditions)."""
+    await asyncio.wait_for(app.update_queue.join(), timeout=10)
+    assert await tg.changed.wait_until(tg.quiescent, 10), tg.pending_report()
+
+
 # ------------------------------------------------------------------ a real Application
 
 
@@ -174,7 +180,7 @@ async def test_application_stays_quiet_in_groups_and_channels(
     channel = tg.channel("ประกาศ")
     await group.send(tg.person(), "hello group")
     await channel.post("announcement")
-    await tg.wait_idle()
+    await settle(tg, app)
     assert tg.world.updates.pending == 0  # both updates were delivered and confirmed
     delivered = [u for c in tg.calls_of("getUpdates") if c.ok for u in c.result]
     assert {"message", "channel_post"} <= {k for u in delivered for k in u}
@@ -507,7 +513,7 @@ async def test_every_person_update_parses_in_ptb(tg: FakeTelegram, bot: Bot) -> 
         await bot.send_message(person.chat_id, "still there?")
 
 
-async def test_wait_idle_and_reply_keyboard_taps(tg: FakeTelegram, app: AnyApp) -> None:
+async def test_settling_and_reply_keyboard_taps(tg: FakeTelegram, app: AnyApp) -> None:
     person = tg.person()
     await person.send("/start")
     await person.replies(2)
@@ -515,7 +521,7 @@ async def test_wait_idle_and_reply_keyboard_taps(tg: FakeTelegram, app: AnyApp) 
     with pytest.raises(AssertionError, match="share_contact"):
         await person.tap("แชร์เบอร์")
     await person.share_contact("0812345678")
-    await tg.wait_idle()
+    await settle(tg, app)
     assert person.reply_keyboard is None  # the bot's reply removed it
     assert tg.world.updates.pending == 0
 
