@@ -224,11 +224,6 @@ async def _next(context: AsaContext, run: Run[EventDraft], step: str) -> None:
     await _ask(context, run, step)
 
 
-async def _refuse(context: AsaContext, run: Run[EventDraft], step: str, problem: str) -> None:
-    """The answer cannot be used: say why and ask again."""
-    await _ask(context, run, step, problem=problem)
-
-
 # ---------------------------------------------------------------------------------------------
 # Steps (the same for a new event and an edited one)
 
@@ -258,7 +253,7 @@ async def value_typed(update: Update, context: AsaContext, run: Run[EventDraft])
     try:
         setattr(run.draft, name, read(text_of(update)))
     except InvalidEventField as problem:
-        await _refuse(context, run, run.step, context.t(problem.key))
+        await _ask(context, run, run.step, problem=context.t(problem.key))
         return
     await _next(context, run, then)
 
@@ -287,7 +282,7 @@ async def start_typed(update: Update, context: AsaContext, run: Run[EventDraft])
         starts_at = parse_datetime(text_of(update), tz=context.settings.tz)
         events.check_start(starts_at=starts_at, now=context.clock.now())
     except (DateParseError, InvalidEventField) as problem:
-        await _refuse(context, run, START, _time_problem(context, problem))
+        await _ask(context, run, START, problem=_time_problem(context, problem))
         return
     run.draft.starts_at = starts_at
     # A new start always asks for the end again: the old end may now come before it.
@@ -316,7 +311,7 @@ async def end_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -
         ends_at = _end_from_text(text_of(update), starts_at, context)
         events.check_times(starts_at=starts_at, ends_at=ends_at)
     except (DateParseError, InvalidEventField) as problem:
-        await _refuse(context, run, END, _time_problem(context, problem))
+        await _ask(context, run, END, problem=_time_problem(context, problem))
         return
     run.draft.ends_at = ends_at
     await _next(context, run, LOCATION)
@@ -342,7 +337,7 @@ def _is_skip(text: str) -> bool:
 async def no_pin_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
     """No pin: location check-in will not be offered for this event."""
     if not _is_skip(text_of(update)):
-        await _refuse(context, run, LOCATION, context.t("events.location.how"))
+        await _ask(context, run, LOCATION, problem=context.t("events.location.how"))
         return
     run.draft.latitude = run.draft.longitude = None
     await message_of(update).reply_text(
