@@ -413,6 +413,8 @@ async def rsvp(
         result = await events.cancel_rsvp(
             session=session, event_id=event_id, person_id=person.id or 0, now=now
         )
+        # The events service no longer commits; until this moves into a use case, do it here.
+        await session.commit()
         if result.promoted is not None:
             promoted.append((result.promoted.telegram_id, result.promoted.language))
     return RsvpResult(

@@ -1,38 +1,41 @@
-"""Events: the /newevent conversation, the /events list, RSVPs and organisers' manage buttons."""
+"""Events: the /newevent flow (and editing an event), /events cards, sign-ups and the
+organisers' buttons.
+
+Handlers parse the update, call one use case (bot/usecases/events.py) and render its result.
+Two flows share one typed draft and the same steps: "newevent" and "editevent" (an organiser's
+"edit" on a card). The card buttons (`ev:<action>:<event id>`) are stateless and re-checked
+when pressed; each switch names the state it sets, so pressing a button twice changes nothing.
+"""
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, time
-from typing import Any
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.error import Forbidden, TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.error import BadRequest
+from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler as reminder_alarms
+from bot.flows import FLOWS, Flow, Input, Run
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import current_access, current_person, edit_markup, reply_domain_error
-from bot.handlers.updates import message_of, query_of, trailing_id
-from bot.i18n import translator
+from bot.handlers.common import edit_markup, reply_domain_error
+from bot.handlers.dispatch import Callback, hint, leave_flow
+from bot.handlers.updates import message_of, query_of, text_of, trailing_id, trailing_ids
+from bot.i18n import LANGUAGES, translator
 from bot.i18n.dates import (
     DateParseError,
-    format_datetime,
     format_time,
     format_time_range,
     parse_datetime,
@@ -40,29 +43,29 @@ from bot.i18n.dates import (
     to_local,
 )
 from bot.render.qr import qr_png
-from bot.services import checkins, codes, events
-from bot.services.access import Access, Capability
-from bot.services.errors import DomainError, NotFound
-from bot.services.events import EventFields, InvalidEventField, Recipient
-from storage.models import Event, EventStatus, RegistrationStatus
+from bot.services import events
+from bot.services.errors import DomainError
+from bot.services.events import EventFields, InvalidEventField, Switch
+from bot.usecases import events as using
+from bot.usecases.events import EDIT_EVENT_FLOW, NEW_EVENT_FLOW, Action, Card, Codes, Press, Pressed
+from storage.models import RegistrationStatus
 
-_log = logging.getLogger(__name__)
+# ---------------------------------------------------------------------------------------------
+# The draft and the flows
 
-# Conversation states (strings, so persisted states stay readable).
-TITLE = "ev.title"
-VENUE = "ev.venue"
-START = "ev.start"
-END = "ev.end"
-LOCATION = "ev.location"
-RADIUS = "ev.radius"
-CAPACITY = "ev.capacity"
-CONFIRM = "ev.confirm"
+TITLE = "title"
+VENUE = "venue"
+START = "start"
+END = "end"
+LOCATION = "location"
+RADIUS = "radius"
+CAPACITY = "capacity"
+CONFIRM = "confirm"
+FIELD = "field"  # which field to change, chosen from the summary
 
-DRAFT_KEY = "event_draft"
-AUTO_ROTATE_SECONDS = 300
-EDITABLE = ("title", "venue", "start", "end", "location", "capacity")
-# The steps that editing one field goes through before returning to the summary.
-_CHAIN_OF_FIELD = {
+# The fields the summary's "edit" offers, and the steps changing each goes through before
+# the summary comes back (a new start asks for the end again; a pin asks for its radius).
+FIELD_STEPS: dict[str, tuple[str, ...]] = {
     "title": (TITLE,),
     "venue": (VENUE,),
     "start": (START, END),
@@ -70,58 +73,51 @@ _CHAIN_OF_FIELD = {
     "location": (LOCATION, RADIUS),
     "capacity": (CAPACITY,),
 }
-_STEP_OF_FIELD = {
-    "title": TITLE,
-    "venue": VENUE,
-    "start": START,
-    "end": END,
-    "location": LOCATION,
-    "capacity": CAPACITY,
-}
 
 
-# ---------------------------------------------------------------------------------------------
-# The draft (JSON-friendly, persisted with the person's user data)
+@dataclass
+class EventDraft:
+    """An event being written, until it is confirmed (times are aware UTC datetimes)."""
+
+    event_id: int | None = None  # set when an existing event is being changed
+    title: str = ""
+    venue: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_m: int = events.DEFAULT_RADIUS_M
+    capacity: int | None = None
+    editing: str | None = None  # the field being changed from the summary
 
 
-def _draft(context: AsaContext) -> dict[str, Any]:
-    """The event being written, kept in user_data until it is confirmed."""
-    if context.user_data is None:
-        return {}
-    draft: dict[str, Any] = context.user_data.setdefault(DRAFT_KEY, {})
-    return draft
+NEW_EVENT = Flow(NEW_EVENT_FLOW, EventDraft, title_key="flow.newevent")
+EDIT_EVENT = Flow(EDIT_EVENT_FLOW, EventDraft, title_key="flow.editevent")
 
 
-def _drop_draft(context: AsaContext) -> None:
-    """Forget the draft (after confirming or cancelling)."""
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT_KEY, None)
-
-
-def _moment(value: Any) -> datetime | None:
-    """A stored ISO time back as a datetime."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _fields(draft: dict[str, Any]) -> EventFields:
-    """The draft as service fields (KeyError/TypeError if incomplete)."""
-    starts_at, ends_at = _moment(draft["starts_at"]), _moment(draft["ends_at"])
-    if starts_at is None or ends_at is None:
-        raise KeyError("times")
+def fields_of(draft: EventDraft) -> EventFields | None:
+    """The draft as the service's fields, or None while a time is missing."""
+    if draft.starts_at is None or draft.ends_at is None:
+        return None
     return EventFields(
-        title=draft["title"],
-        venue=draft["venue"],
-        starts_at=starts_at,
-        ends_at=ends_at,
-        latitude=draft.get("latitude"),
-        longitude=draft.get("longitude"),
-        radius_m=int(draft.get("radius_m") or events.DEFAULT_RADIUS_M),
-        capacity=draft.get("capacity"),
+        title=draft.title,
+        venue=draft.venue,
+        starts_at=draft.starts_at.astimezone(UTC),
+        ends_at=draft.ends_at.astimezone(UTC),
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        radius_m=draft.radius_m,
+        capacity=draft.capacity,
     )
 
 
+def draft_of(event_id: int, fields: EventFields) -> EventDraft:
+    """An existing event as a draft, to be changed."""
+    return EventDraft(event_id=event_id, **dataclasses.asdict(fields))
+
+
 # ---------------------------------------------------------------------------------------------
-# Prompts
+# Questions
 
 
 def _location_keyboard(context: AsaContext) -> ReplyKeyboardMarkup:
@@ -136,58 +132,8 @@ def _location_keyboard(context: AsaContext) -> ReplyKeyboardMarkup:
     )
 
 
-def _radius_keyboard(context: AsaContext) -> InlineKeyboardMarkup:
-    """The default radius, one tap."""
-    label = context.t("events.radius.default", radius=events.DEFAULT_RADIUS_M)
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=f"ne:radius:{events.DEFAULT_RADIUS_M}")]]
-    )
-
-
-def _capacity_keyboard(context: AsaContext) -> InlineKeyboardMarkup:
-    """No limit, one tap."""
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(context.t("events.capacity.none"), callback_data="ne:nocap")]]
-    )
-
-
-async def _ask(update: Update, context: AsaContext, step: str, *, problem: str = "") -> str:
-    """Ask for a step (after saying what was wrong, if anything) and remember the step."""
-    _draft(context)["step"] = step
-    prompts: dict[str, tuple[str, Any]] = {
-        TITLE: ("events.ask.title", None),
-        VENUE: ("events.ask.venue", None),
-        START: ("events.ask.start", None),
-        END: ("events.ask.end", None),
-        LOCATION: ("events.ask.location", _location_keyboard(context)),
-        RADIUS: ("events.ask.radius", _radius_keyboard(context)),
-        CAPACITY: ("events.ask.capacity", _capacity_keyboard(context)),
-    }
-    if step == CONFIRM:
-        await _show_summary(update, context, problem=problem)
-        return CONFIRM
-    key, markup = prompts[step]
-    text = context.t(key)
-    if problem:
-        text = f"{problem}\n\n{text}"
-    await _send(update, text, markup)
-    return step
-
-
-async def _send(update: Update, text: str, markup: Any = None) -> None:
-    """Reply in the chat of this update (message or button press)."""
-    if update.callback_query is not None and update.effective_chat is not None:
-        await update.callback_query.get_bot().send_message(
-            update.effective_chat.id, text, reply_markup=markup
-        )
-        return
-    await message_of(update).reply_text(text, reply_markup=markup)
-
-
-def _summary_text(context: AsaContext, draft: dict[str, Any]) -> str:
+def _summary_text(context: AsaContext, fields: EventFields) -> str:
     """The draft as the organiser reads it before confirming."""
-    fields = _fields(draft)
-    tz, lang = context.settings.tz, context.lang
     if fields.latitude is not None and fields.longitude is not None:
         place = context.t(
             "events.summary.pin",
@@ -202,95 +148,146 @@ def _summary_text(context: AsaContext, draft: dict[str, Any]) -> str:
         if fields.capacity
         else context.t("events.summary.no_capacity")
     )
+    when = format_time_range(
+        fields.starts_at, fields.ends_at, lang=context.lang, tz=context.settings.tz
+    )
     return context.t(
         "events.summary",
         title=fields.title,
         venue=fields.venue,
-        when=format_time_range(fields.starts_at, fields.ends_at, lang=lang, tz=tz),
+        when=when,
         place=place,
         capacity=capacity,
     )
 
 
-async def _show_summary(update: Update, context: AsaContext, *, problem: str = "") -> None:
-    """The summary with confirm / edit / cancel buttons."""
-    draft = _draft(context)
-    draft["step"] = CONFIRM
-    keyboard = InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(context.t("events.button.confirm"), callback_data="ne:ok"),
-                InlineKeyboardButton(context.t("events.button.edit"), callback_data="ne:edit"),
-            ],
-            [InlineKeyboardButton(context.t("events.button.discard"), callback_data="ne:cancel")],
-        ]
-    )
-    text = _summary_text(context, draft)
-    if problem:
-        text = f"{problem}\n\n{text}"
-    await _send(update, text, keyboard)
+def _summary_buttons(context: AsaContext) -> list[list[tuple[str, str]]]:
+    """Confirm, edit, or throw the draft away."""
+    return [
+        [(context.t("events.button.confirm"), "ok"), (context.t("events.button.edit"), "edit")],
+        [(context.t("events.button.discard"), "discard")],
+    ]
 
 
-async def _next(update: Update, context: AsaContext, step: str) -> str:
-    """The following step, or back to the summary once the field being edited is done."""
-    draft = _draft(context)
-    editing = draft.get("editing")
-    if editing and step not in _CHAIN_OF_FIELD.get(str(editing), ()):
-        draft.pop("editing", None)
-        return await _ask(update, context, CONFIRM)
-    return await _ask(update, context, step)
+def _field_buttons(context: AsaContext) -> list[list[tuple[str, str]]]:
+    """One button per field that can be changed."""
+    return [[(context.t(f"events.field.{name}"), name)] for name in FIELD_STEPS]
+
+
+_QUESTIONS = {
+    TITLE: "events.ask.title",
+    VENUE: "events.ask.venue",
+    START: "events.ask.start",
+    END: "events.ask.end",
+    LOCATION: "events.ask.location",
+    RADIUS: "events.ask.radius",
+    CAPACITY: "events.ask.capacity",
+}
+
+
+async def _ask(context: AsaContext, run: Run[EventDraft], step: str, *, problem: str = "") -> None:
+    """Ask a step's question (after saying what was wrong, if anything)."""
+    if step in (CONFIRM, FIELD):
+        fields = fields_of(run.draft)
+        if fields is None:  # a time is missing: ask for it first
+            await _ask(context, run, START if run.draft.starts_at is None else END)
+            return
+        buttons = _summary_buttons(context) if step == CONFIRM else _field_buttons(context)
+        text = _summary_text(context, fields)
+        await run.ask(context, _with_problem(problem, text), step=step, buttons=buttons)
+        return
+    text = _with_problem(problem, context.t(_QUESTIONS[step]))
+    if step == LOCATION:
+        await run.ask(context, text, step=step, reply_markup=_location_keyboard(context))
+    elif step == RADIUS:
+        label = context.t("events.radius.default", radius=events.DEFAULT_RADIUS_M)
+        await run.ask(context, text, step=step, buttons=[[(label, "default")]])
+    elif step == CAPACITY:
+        await run.ask(
+            context, text, step=step, buttons=[[(context.t("events.capacity.none"), "none")]]
+        )
+    else:
+        await run.ask(context, text, step=step)
+
+
+def _with_problem(problem: str, text: str) -> str:
+    """What was wrong, then the question."""
+    return f"{problem}\n\n{text}" if problem else text
+
+
+async def _next(context: AsaContext, run: Run[EventDraft], step: str) -> None:
+    """The following step; back to the summary once the field being changed is done."""
+    editing = run.draft.editing
+    if editing is not None and step not in FIELD_STEPS.get(editing, ()):
+        run.draft.editing = None
+        step = CONFIRM
+    await _ask(context, run, step)
 
 
 # ---------------------------------------------------------------------------------------------
-# The /newevent conversation
+# Steps (the same for a new event and an edited one)
 
 
-async def newevent(update: Update, context: AsaContext) -> str | int:
-    """Start a new event (organisers and admins only)."""
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-    if not access.can(Capability.MANAGE_EVENTS):
-        await message_of(update).reply_text(context.t("error.not_allowed"))
-        return ConversationHandler.END
-    if context.user_data is not None:
-        context.user_data[DRAFT_KEY] = {}
-    await message_of(update).reply_text(context.t("events.new.intro"))
-    return await _ask(update, context, TITLE)
+async def ask_again(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
+    """The current step's question, again."""
+    await _ask(context, run, run.step)
 
 
-async def got_title(update: Update, context: AsaContext) -> str:
-    """The title."""
+# What a typed answer is read with, the draft's field it fills, and the step after it.
+_TYPED: dict[str, tuple[Callable[[str], object], str, str]] = {
+    TITLE: (events.clean_title, "title", VENUE),
+    VENUE: (events.clean_venue, "venue", START),
+    RADIUS: (events.parse_radius, "radius_m", CAPACITY),
+    CAPACITY: (events.parse_capacity, "capacity", CONFIRM),
+}
+# What the one-tap button of a step puts in the draft (the default radius, or no limit).
+_TAPPED: dict[str, tuple[str, object, str]] = {
+    RADIUS: ("radius_m", events.DEFAULT_RADIUS_M, CAPACITY),
+    CAPACITY: ("capacity", None, CONFIRM),
+}
+
+
+async def value_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
+    """A title, a venue, a radius or a capacity: read by the events service, or refused."""
+    read, name, then = _TYPED[run.step]
     try:
-        _draft(context)["title"] = events.clean_title(message_of(update).text or "")
+        setattr(run.draft, name, read(text_of(update)))
     except InvalidEventField as problem:
-        return await _ask(update, context, TITLE, problem=context.t(problem.key))
-    return await _next(update, context, VENUE)
+        await _ask(context, run, run.step, problem=context.t(problem.key))
+        return
+    await _next(context, run, then)
 
 
-async def got_venue(update: Update, context: AsaContext) -> str:
-    """The venue."""
-    try:
-        _draft(context)["venue"] = events.clean_venue(message_of(update).text or "")
-    except InvalidEventField as problem:
-        return await _ask(update, context, VENUE, problem=context.t(problem.key))
-    return await _next(update, context, START)
+async def default_pressed(
+    update: Update, context: AsaContext, run: Run[EventDraft], payload: str
+) -> None:
+    """The default radius, or "no limit": one tap."""
+    query, _ = query_of(update)
+    await query.answer()
+    name, value, then = _TAPPED[run.step]
+    setattr(run.draft, name, value)
+    await _next(context, run, then)
 
 
-async def got_start(update: Update, context: AsaContext) -> str:
+def _time_problem(context: AsaContext, problem: DateParseError | InvalidEventField) -> str:
+    """What is wrong with a typed date or time."""
+    if isinstance(problem, DateParseError):
+        return context.t(f"events.bad.{problem.reason}")
+    return context.t(problem.key)
+
+
+async def start_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
     """The start date and time, typed the Thai way or the Gregorian way."""
-    text = message_of(update).text or ""
     try:
-        starts_at = parse_datetime(text, tz=context.settings.tz)
-    except DateParseError as problem:
-        return await _ask(update, context, START, problem=context.t(f"events.bad.{problem.reason}"))
-    if starts_at <= context.clock.now():
-        return await _ask(update, context, START, problem=context.t("events.bad.past"))
-    draft = _draft(context)
-    draft["starts_at"] = starts_at.isoformat()
+        starts_at = parse_datetime(text_of(update), tz=context.settings.tz)
+        events.check_start(starts_at=starts_at, now=context.clock.now())
+    except (DateParseError, InvalidEventField) as problem:
+        await _ask(context, run, START, problem=_time_problem(context, problem))
+        return
+    run.draft.starts_at = starts_at
     # A new start always asks for the end again: the old end may now come before it.
-    draft["ends_at"] = None
-    return await _next(update, context, END)
+    run.draft.ends_at = None
+    await _next(context, run, END)
 
 
 def _end_from_text(text: str, starts_at: datetime, context: AsaContext) -> datetime:
@@ -304,638 +301,423 @@ def _end_from_text(text: str, starts_at: datetime, context: AsaContext) -> datet
     return parse_datetime(f"{local_day.isoformat()} {clock.hour:02d}:{clock.minute:02d}", tz=tz)
 
 
-async def got_end(update: Update, context: AsaContext) -> str:
+async def end_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
     """The end time (or date and time)."""
-    draft = _draft(context)
-    starts_at = _moment(draft.get("starts_at"))
+    starts_at = run.draft.starts_at
     if starts_at is None:
-        return await _ask(update, context, START)
+        await _ask(context, run, START)
+        return
     try:
-        ends_at = _end_from_text(message_of(update).text or "", starts_at, context)
+        ends_at = _end_from_text(text_of(update), starts_at, context)
         events.check_times(starts_at=starts_at, ends_at=ends_at)
-    except DateParseError as problem:
-        return await _ask(update, context, END, problem=context.t(f"events.bad.{problem.reason}"))
-    except InvalidEventField as problem:
-        return await _ask(update, context, END, problem=context.t(problem.key))
-    draft["ends_at"] = ends_at.isoformat()
-    return await _next(update, context, LOCATION)
+    except (DateParseError, InvalidEventField) as problem:
+        await _ask(context, run, END, problem=_time_problem(context, problem))
+        return
+    run.draft.ends_at = ends_at
+    await _next(context, run, LOCATION)
 
 
-async def got_location(update: Update, context: AsaContext) -> str:
-    """The venue's pin."""
+async def pin_shared(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
+    """The venue's pin (a forwarded one is someone else's, not the organiser's)."""
     message = message_of(update)
-    if message.location is None:
-        return await _ask(update, context, LOCATION)
-    draft = _draft(context)
-    draft["latitude"] = message.location.latitude
-    draft["longitude"] = message.location.longitude
+    if message.location is None or message.forward_origin is not None:
+        await hint(update, context, run.flow, run)
+        return
+    run.draft.latitude = message.location.latitude
+    run.draft.longitude = message.location.longitude
     await message.reply_text(context.t("events.location.got"), reply_markup=ReplyKeyboardRemove())
-    return await _next(update, context, RADIUS)
+    await _next(context, run, RADIUS)
 
 
-async def skipped_location(update: Update, context: AsaContext) -> str:
+def _is_skip(text: str) -> bool:
+    """The "no location" button's text, in either language."""
+    return text.strip() in {translator(lang)("events.location.skip") for lang in LANGUAGES}
+
+
+async def no_pin_typed(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
     """No pin: location check-in will not be offered for this event."""
-    if (message_of(update).text or "").strip() != context.t("events.location.skip"):
-        return await _ask(update, context, LOCATION, problem=context.t("events.location.how"))
-    draft = _draft(context)
-    draft["latitude"] = draft["longitude"] = None
+    if not _is_skip(text_of(update)):
+        await _ask(context, run, LOCATION, problem=context.t("events.location.how"))
+        return
+    run.draft.latitude = run.draft.longitude = None
     await message_of(update).reply_text(
         context.t("events.location.skipped"), reply_markup=ReplyKeyboardRemove()
     )
-    return await _next(update, context, CAPACITY)
+    await _next(context, run, CAPACITY)
 
 
-async def got_radius(update: Update, context: AsaContext) -> str:
-    """A radius typed in metres."""
-    try:
-        _draft(context)["radius_m"] = events.parse_radius(message_of(update).text or "")
-    except InvalidEventField as problem:
-        return await _ask(update, context, RADIUS, problem=context.t(problem.key))
-    return await _next(update, context, CAPACITY)
-
-
-async def default_radius(update: Update, context: AsaContext) -> str:
-    """The default radius button."""
-    query, _ = query_of(update)
-    await query.answer()
-    if _draft(context).get("step") != RADIUS:
-        return await _ask(update, context, _draft(context).get("step") or TITLE)
-    _draft(context)["radius_m"] = events.DEFAULT_RADIUS_M
-    return await _next(update, context, CAPACITY)
-
-
-async def got_capacity(update: Update, context: AsaContext) -> str:
-    """A capacity typed as a number."""
-    try:
-        _draft(context)["capacity"] = events.parse_capacity(message_of(update).text or "")
-    except InvalidEventField as problem:
-        return await _ask(update, context, CAPACITY, problem=context.t(problem.key))
-    return await _next(update, context, CONFIRM)
-
-
-async def no_capacity(update: Update, context: AsaContext) -> str:
-    """The "no limit" button."""
-    query, _ = query_of(update)
-    await query.answer()
-    if _draft(context).get("step") != CAPACITY:
-        return await _ask(update, context, _draft(context).get("step") or TITLE)
-    _draft(context)["capacity"] = None
-    return await _next(update, context, CONFIRM)
-
-
-async def edit_menu(update: Update, context: AsaContext) -> str:
-    """Which field to change."""
-    query, _ = query_of(update)
-    await query.answer()
-    rows = [
-        [InlineKeyboardButton(context.t(f"events.field.{name}"), callback_data=f"ne:f:{name}")]
-        for name in EDITABLE
-    ]
-    await query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
-    return CONFIRM
-
-
-async def edit_field(update: Update, context: AsaContext) -> str:
-    """Ask for one field again, then come back to the summary."""
-    query, data = query_of(update)
-    name = data.removeprefix("ne:f:")
-    if name not in _STEP_OF_FIELD:
-        await query.answer(context.t("error.stale_button"))
-        return CONFIRM
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _draft(context)["editing"] = name
-    return await _ask(update, context, _STEP_OF_FIELD[name])
-
-
-async def confirm(update: Update, context: AsaContext) -> str | int:
-    """Save the event; a new one's code, link and QR go to the organiser."""
-    query, _ = query_of(update)
-    draft = _draft(context)
-    try:
-        fields = _fields(draft)
-    except (KeyError, TypeError, ValueError):
-        await query.answer(context.t("error.stale_button"))
-        return ConversationHandler.END
-    now = context.clock.now()
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        try:
-            if draft.get("event_id"):
-                event, promoted = await events.update_event(
-                    session=session,
-                    access=access,
-                    event_id=int(draft["event_id"]),
-                    fields=fields,
-                    now=now,
-                )
-            else:
-                event = await events.create_event(
-                    session=session, access=access, fields=fields, now=now
-                )
-                promoted = []
-        except InvalidEventField as problem:
-            await query.answer()
-            return await _ask(update, context, CONFIRM, problem=context.t(problem.key))
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return CONFIRM
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _drop_draft(context)
-    if event.id is not None:
-        await reminder_alarms.event_changed(context.app, event.id)
-    if draft.get("event_id"):
-        await _send(update, context.t("events.updated", title=event.title))
-        await _tell_promoted(context, promoted, event)
-    else:
-        await send_event_codes(update, context, event, created=True)
-    return ConversationHandler.END
-
-
-async def discard(update: Update, context: AsaContext) -> int:
-    """Throw the draft away."""
-    query, _ = query_of(update)
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _drop_draft(context)
-    await _send(update, context.t("events.discarded"))
-    return ConversationHandler.END
-
-
-async def cancel(update: Update, context: AsaContext) -> int:
-    """/cancel: nothing was saved."""
-    _drop_draft(context)
-    await message_of(update).reply_text(
-        context.t("events.discarded"), reply_markup=ReplyKeyboardRemove()
-    )
-    return ConversationHandler.END
-
-
-async def reask(update: Update, context: AsaContext) -> str:
-    """Anything the current step cannot use: say so and ask again."""
-    step = _draft(context).get("step") or TITLE
-    if update.callback_query is not None:
-        await update.callback_query.answer(context.t("error.stale_button"))
-        return str(step)
-    if step == CONFIRM:
-        return await _ask(update, context, CONFIRM, problem=context.t("events.use_buttons"))
-    return await _ask(update, context, str(step), problem=context.t("events.not_understood"))
-
-
-async def edit_existing(update: Update, context: AsaContext) -> str | int:
-    """An organiser's "edit" button on /events: the event as a draft, at the summary."""
-    query, data = query_of(update)
-    event_id = trailing_id(data)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        if not access.can(Capability.MANAGE_EVENTS):
-            await query.answer(context.t("error.not_allowed"), show_alert=True)
-            return ConversationHandler.END
-        try:
-            event = await events.get_event(session=session, event_id=event_id or 0)
-        except NotFound:
-            await query.answer(context.t("error.stale_button"))
-            return ConversationHandler.END
-    if event.status == EventStatus.CANCELLED:
-        await query.answer(context.t("events.is_cancelled"), show_alert=True)
-        return ConversationHandler.END
-    await query.answer()
-    if context.user_data is not None:
-        context.user_data[DRAFT_KEY] = {
-            "event_id": event.id,
-            "title": event.title,
-            "venue": event.venue,
-            "starts_at": event.starts_at.isoformat(),
-            "ends_at": event.ends_at.isoformat(),
-            "latitude": event.latitude,
-            "longitude": event.longitude,
-            "radius_m": event.radius_m,
-            "capacity": event.capacity,
-        }
-    return await _ask(update, context, CONFIRM)
-
-
-# ---------------------------------------------------------------------------------------------
-# Code, link and QR
-
-
-async def send_event_codes(
-    update: Update, context: AsaContext, event: Event, *, created: bool = False
+async def summary_pressed(
+    update: Update, context: AsaContext, run: Run[EventDraft], payload: str
 ) -> None:
-    """The check-in code, the deep link and the QR image, ready to print or project."""
-    chat = update.effective_chat
-    if chat is None:
+    """Confirm, edit or discard the draft."""
+    query, _ = query_of(update)
+    if payload == "ok":
+        await _save(update, context, run)
+    elif payload == "edit":
+        await query.answer()
+        # The same message now offers the fields; its older buttons stop working.
+        run.new_question(FIELD)
+        await run.save(context)
+        await edit_markup(query, run.keyboard(_field_buttons(context)))
+    elif payload == "discard":
+        await query.answer()
+        await run.end(context)
+        await edit_markup(query, None)
+        await context.bot.send_message(context.actor.telegram_id, context.t("events.discarded"))
+    else:
+        await query.answer(context.t("error.stale_button"))
+
+
+async def field_pressed(
+    update: Update, context: AsaContext, run: Run[EventDraft], payload: str
+) -> None:
+    """Ask for one field again, then come back to the summary."""
+    query, _ = query_of(update)
+    steps = FIELD_STEPS.get(payload)
+    if steps is None:
+        await query.answer(context.t("error.stale_button"))
         return
-    username = context.bot.username
-    link = codes.deep_link(username, event.token)
-    now = context.clock.now()
-    code = checkins.current_code(event, now)
-    until = checkins.code_valid_until(event, now)
-    key = "events.codes" if created else "events.codes_again"
-    lines = [context.t(key, title=event.title, code=code, link=link)]
-    if until is not None:
-        tz = context.settings.tz
-        lines.append(
-            context.t("events.code_rotating", until=format_time(until, lang=context.lang, tz=tz))
+    await query.answer()
+    run.draft.editing = payload
+    await _ask(context, run, steps[0])
+    await edit_markup(query, None)
+
+
+async def _save(update: Update, context: AsaContext, run: Run[EventDraft]) -> None:
+    """Save the event (ending the flow); a new one's code, link and QR go to the organiser."""
+    query, _ = query_of(update)
+    fields = fields_of(run.draft)
+    if fields is None:
+        await query.answer()
+        await _ask(context, run, CONFIRM)
+        return
+    try:
+        saved = await using.save(
+            context.db,
+            actor=context.actor,
+            event_id=run.draft.event_id,
+            fields=fields,
+            now=context.clock.now(),
+            notifier=context.runtime.notifier,
+            bot_username=context.bot.username,
         )
-    await context.bot.send_message(chat.id, "\n".join(lines), reply_markup=ReplyKeyboardRemove())
+    except InvalidEventField as problem:
+        await query.answer()
+        await _ask(context, run, CONFIRM, problem=context.t(problem.key))
+        return
+    except DomainError as error:
+        # The event was cancelled meanwhile, or the organiser lost the right: nothing to save.
+        await reply_domain_error(update, context, error)
+        await run.end(context)
+        await edit_markup(query, None)
+        return
+    await query.answer()
+    await run.end(context)  # already ended with the save; this forgets it in this update too
+    await edit_markup(query, None)
+    await reminder_alarms.event_changed(context.app, saved.event_id)
+    if saved.codes is None:
+        await context.bot.send_message(
+            context.actor.telegram_id, context.t("events.updated", title=saved.title)
+        )
+        return
+    await _send_codes(context, saved.codes, created=True)
+
+
+for _flow in (NEW_EVENT, EDIT_EVENT):
+    _flow.reasker(ask_again)
+    for _step in _TYPED:
+        _flow.on_text(_step)(value_typed)
+    for _step in _TAPPED:
+        _flow.on_button(_step)(default_pressed)
+    _flow.on_text(START)(start_typed)
+    _flow.on_text(END)(end_typed)
+    _flow.on_input(LOCATION, Input.LOCATION)(pin_shared)
+    _flow.on_text(LOCATION)(no_pin_typed)
+    _flow.on_button(CONFIRM)(summary_pressed)
+    _flow.on_button(FIELD)(field_pressed)
+
+
+async def newevent_command(update: Update, context: AsaContext) -> None:
+    """/newevent: a new event, one question at a time (organisers and admins)."""
+    run = NEW_EVENT.start(EventDraft(), TITLE)
+    await message_of(update).reply_text(context.t("events.new.intro"))
+    await _ask(context, run, TITLE)
+
+
+async def edit_pressed(update: Update, context: AsaContext, event_id: int) -> None:
+    """An organiser's "edit" on a card: the event as a draft, at the summary."""
+    query, _ = query_of(update)
+    try:
+        fields = await using.existing_event(context.db, actor=context.actor, event_id=event_id)
+    except DomainError as error:
+        await reply_domain_error(update, context, error)
+        return
+    await query.answer()
+    await _leave_open_flow(context)
+    await _ask(context, EDIT_EVENT.start(draft_of(event_id, fields), CONFIRM), CONFIRM)
+
+
+async def _leave_open_flow(context: AsaContext) -> None:
+    """A flow the person had open ends (saying so, unless it was only a waiting prompt)."""
+    state = context.actor.flow
+    if state is None:
+        return
+    flow = FLOWS.get(state.name)
+    await leave_flow(context, key=None if flow is not None and flow.prompt else "flow.left")
+
+
+# ---------------------------------------------------------------------------------------------
+# Codes, link and QR
+
+
+async def _send_codes(context: AsaContext, shown: Codes, *, created: bool = False) -> None:
+    """The check-in code, the deep link and the QR image, ready to print or project."""
+    chat_id = context.actor.telegram_id
+    key = "events.codes" if created else "events.codes_again"
+    lines = [context.t(key, title=shown.title, code=shown.code, link=shown.link)]
+    if shown.valid_until is not None:
+        until = format_time(shown.valid_until, lang=context.lang, tz=context.settings.tz)
+        lines.append(context.t("events.code_rotating", until=until))
+    await context.bot.send_message(chat_id, "\n".join(lines), reply_markup=ReplyKeyboardRemove())
     await context.bot.send_photo(
-        chat.id, qr_png(link), caption=context.t("events.qr_caption", title=event.title)
+        chat_id, qr_png(shown.link), caption=context.t("events.qr_caption", title=shown.title)
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# /events and its buttons
+# /events cards
+
+BUTTON_PREFIX = "ev:"
+
+_SWITCH_LABELS = {
+    Switch.OPEN: "events.button.open_checkin",
+    Switch.CLOSE: "events.button.close_checkin",
+    Switch.AUTO_ON: "events.button.auto_on",
+    Switch.AUTO_OFF: "events.button.auto_off",
+    Switch.CHECKOUT_ON: "events.button.checkout_on",
+    Switch.CHECKOUT_OFF: "events.button.checkout_off",
+}
 
 
-async def _card(
-    context: AsaContext, event: Event, *, person_id: int | None, manager: bool
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    """One event as a message, with RSVP and (for organisers) manage buttons."""
-    tz, lang, now = context.settings.tz, context.lang, context.clock.now()
-    async with context.sessions() as session:
-        registered, waiting = await events.registration_counts(
-            session=session, event_id=event.id or 0
-        )
-        mine = None
-        if person_id is not None:
-            mine = await events.registration_of(
-                session=session, event_id=event.id or 0, person_id=person_id
-            )
-    lines = [
-        context.t(
-            "events.card",
-            title=event.title,
-            when=format_time_range(event.starts_at, event.ends_at, lang=lang, tz=tz),
-            venue=event.venue,
-        )
-    ]
-    if event.capacity:
+def _card_text(context: AsaContext, card: Card, *, warning: str = "") -> str:
+    """One event as a message (and a warning under it while a confirmation waits)."""
+    when = format_time_range(
+        card.starts_at, card.ends_at, lang=context.lang, tz=context.settings.tz
+    )
+    lines = [context.t("events.card", title=card.title, when=when, venue=card.venue)]
+    if card.capacity:
         lines.append(
             context.t(
-                "events.card.seats", registered=registered, capacity=event.capacity, waiting=waiting
+                "events.card.seats",
+                signed_up=card.signed_up,
+                capacity=card.capacity,
+                waiting=card.waiting,
             )
         )
     else:
-        lines.append(context.t("events.card.count", registered=registered))
-    if event.status == EventStatus.CANCELLED:
+        lines.append(context.t("events.card.count", signed_up=card.signed_up))
+    if card.cancelled:
         lines.append(context.t("events.card.cancelled"))
-    elif checkins.window_open(event, now):
+    elif card.checkin_open:
         lines.append(context.t("events.card.open"))
+    mine = card.mine
     if mine is not None and mine.status == RegistrationStatus.REGISTERED:
-        lines.append(context.t("events.card.you_registered"))
+        lines.append(context.t("events.card.you_signed_up"))
     elif mine is not None and mine.status == RegistrationStatus.WAITLISTED:
-        lines.append(context.t("events.card.you_waiting"))
-    rows: list[list[InlineKeyboardButton]] = []
-    if event.status == EventStatus.ACTIVE:
-        rows.append([_rsvp_button(context, event, mine is not None and mine.status != "cancelled")])
-        if manager:
-            rows.extend(_manage_rows(context, event, now))
-    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
+        lines.append(context.t("events.card.you_waiting", position=mine.waitlist_position or 0))
+    if warning:
+        lines.extend(["", warning])
+    return "\n".join(lines)
 
 
-def _rsvp_button(context: AsaContext, event: Event, registered: bool) -> InlineKeyboardButton:
-    """Register, or withdraw."""
-    if registered:
-        return InlineKeyboardButton(
-            context.t("events.button.unregister"), callback_data=f"ev:unreg:{event.id}"
+def _button(context: AsaContext, key: str, data: str) -> InlineKeyboardButton:
+    """A card button."""
+    return InlineKeyboardButton(context.t(key), callback_data=f"{BUTTON_PREFIX}{data}")
+
+
+def _card_markup(context: AsaContext, card: Card) -> InlineKeyboardMarkup | None:
+    """Sign up or withdraw; for organisers also the manage buttons."""
+    if card.cancelled:
+        return None
+    eid = card.event_id
+    sign = (
+        _button(context, "events.button.withdraw", f"unreg:{eid}")
+        if card.mine is not None
+        else _button(context, "events.button.sign_up", f"reg:{eid}")
+    )
+    rows = [[sign]]
+    if card.managed:
+        checkin, rotation, checkout = (
+            _button(context, _SWITCH_LABELS[switch], f"{switch.value}:{eid}")
+            for switch in card.switches
         )
-    return InlineKeyboardButton(
-        context.t("events.button.register"), callback_data=f"ev:reg:{event.id}"
-    )
+        rows += [
+            [_button(context, "events.button.edit", f"edit:{eid}"), checkin],
+            [
+                _button(context, "events.button.show_code", f"code:{eid}"),
+                _button(context, "events.button.rotate", f"rot:{eid}"),
+            ],
+            [rotation, checkout],
+            [_button(context, "events.button.cancel_event", f"cancel:{eid}")],
+        ]
+    return InlineKeyboardMarkup(rows)
 
 
-def _manage_rows(
-    context: AsaContext, event: Event, now: datetime
-) -> list[list[InlineKeyboardButton]]:
-    """Organisers' buttons."""
-    t, eid = context.t, event.id
-    toggle = (
-        InlineKeyboardButton(t("events.button.close_checkin"), callback_data=f"ev:close:{eid}")
-        if checkins.window_open(event, now)
-        else InlineKeyboardButton(t("events.button.open_checkin"), callback_data=f"ev:open:{eid}")
-    )
-    auto = "events.button.auto_off" if event.code_rotate_seconds else "events.button.auto_on"
-    checkout = (
-        "events.button.checkout_off" if event.checkout_enabled else "events.button.checkout_on"
-    )
-    return [
-        [
-            InlineKeyboardButton(t("events.button.edit"), callback_data=f"ev:edit:{eid}"),
-            toggle,
-        ],
-        [
-            InlineKeyboardButton(t("events.button.show_code"), callback_data=f"ev:code:{eid}"),
-            InlineKeyboardButton(t("events.button.rotate"), callback_data=f"ev:rot:{eid}"),
-        ],
-        [
-            InlineKeyboardButton(t(auto), callback_data=f"ev:auto:{eid}"),
-            InlineKeyboardButton(t(checkout), callback_data=f"ev:out:{eid}"),
-        ],
-        [InlineKeyboardButton(t("events.button.cancel_event"), callback_data=f"ev:cancel:{eid}")],
-    ]
+async def _redraw(update: Update, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Show the card's new state on the pressed message; a press that changed nothing (a
+    second press of the same button) leaves it as it is, without an error."""
+    query, _ = query_of(update)
+    message = query.message
+    if isinstance(message, Message) and message.text == text:
+        await edit_markup(query, markup)
+        return
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" not in str(error).lower():
+            raise
 
 
 async def events_command(update: Update, context: AsaContext) -> None:
     """Upcoming and current events; organisers get manage buttons."""
     message = message_of(update)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        found = await events.upcoming(session=session, now=context.clock.now())
-    if not found:
+    cards = await using.list_cards(context.db, actor=context.actor, now=context.clock.now())
+    if not cards:
         await message.reply_text(context.t("events.none"))
         return
     await message.reply_text(context.t("events.list_header"))
-    manager = access.can(Capability.MANAGE_EVENTS)
-    for event in found:
-        text, markup = await _card(
-            context, event, person_id=person.id if person else None, manager=manager
+    for card in cards:
+        await message.reply_text(
+            _card_text(context, card), reply_markup=_card_markup(context, card)
         )
-        await message.reply_text(text, reply_markup=markup)
 
 
-async def _refresh_card(update: Update, context: AsaContext, event_id: int) -> None:
-    """Redraw the card the button was on, with the event's current state."""
-    query, _ = query_of(update)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        event = await events.get_event(session=session, event_id=event_id)
-    text, markup = await _card(
-        context,
-        event,
-        person_id=person.id if person else None,
-        manager=access.can(Capability.MANAGE_EVENTS),
-    )
-    try:
-        await query.edit_message_text(text, reply_markup=markup)
-    except TelegramError:
-        # "Message is not modified" and the like: the card already shows this state.
-        _log.debug("card of event %s not redrawn", event_id)
+# -- the buttons --------------------------------------------------------------------------
+
+_ACTIONS = {action.value: action for action in Action if action is not Action.SWITCH}
+_SWITCHES = {switch.value: switch for switch in Switch}
 
 
-async def rsvp_pressed(update: Update, context: AsaContext) -> None:
-    """Register for an event (or join its waiting list)."""
-    query, data = query_of(update)
-    event_id = trailing_id(data)
+def parse_button(data: str) -> Press | None:
+    """`ev:<action>:<event id>` (`ev:rotyes:<event id>:<code version>`), or None when it is
+    not one: ids are bounded before anything reads them."""
+    action, _, rest = data.removeprefix(BUTTON_PREFIX).partition(":")
+    if action == Action.ROTATE.value:
+        ids = trailing_ids(rest, 2) if rest.count(":") == 1 else None
+        return None if ids is None else Press(Action.ROTATE, ids[0], version=ids[1])
+    event_id = trailing_id(rest) if ":" not in rest else None
     if event_id is None:
-        await query.answer(context.t("error.stale_button"))
-        return
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        if person is None or person.id is None:
-            await query.answer(context.t("error.not_registered"), show_alert=True)
-            return
-        try:
-            result = await events.rsvp(
-                session=session, event_id=event_id, person_id=person.id, now=context.clock.now()
-            )
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    if result.status == RegistrationStatus.WAITLISTED:
-        await query.answer(
-            context.t("events.rsvp.waiting", position=result.waitlist_position or 0),
-            show_alert=True,
-        )
-    else:
-        await query.answer(context.t("events.rsvp.registered"))
-    await _refresh_card(update, context, event_id)
-
-
-async def unrsvp_pressed(update: Update, context: AsaContext) -> None:
-    """Withdraw; the first on the waiting list moves up and is told."""
-    query, data = query_of(update)
-    event_id = trailing_id(data)
-    if event_id is None:
-        await query.answer(context.t("error.stale_button"))
-        return
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        if person is None or person.id is None:
-            await query.answer(context.t("error.not_registered"), show_alert=True)
-            return
-        try:
-            result = await events.cancel_rsvp(
-                session=session, event_id=event_id, person_id=person.id, now=context.clock.now()
-            )
-            event = await events.get_event(session=session, event_id=event_id)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    await query.answer(context.t("events.rsvp.cancelled"))
-    await _refresh_card(update, context, event_id)
-    await _tell_promoted(context, [result.promoted] if result.promoted else [], event)
-
-
-async def _notify(context: AsaContext, recipients: list[Recipient], key: str, event: Event) -> int:
-    """Tell each person directly, in their language; a blocked person does not stop the rest."""
-    told = 0
-    tz = context.settings.tz
-    for recipient in recipients:
-        t = translator(recipient.language)
-        when = format_datetime(event.starts_at, lang=recipient.language, tz=tz)
-        try:
-            await context.bot.send_message(
-                recipient.telegram_id, t(key, title=event.title, when=when)
-            )
-            told += 1
-        except Forbidden:
-            _log.info("person %s has blocked the bot; not told", recipient.person_id)
-        except TelegramError as error:
-            _log.warning("could not tell person %s: %s", recipient.person_id, type(error).__name__)
-    return told
-
-
-async def _tell_promoted(context: AsaContext, promoted: list[Recipient], event: Event) -> None:
-    """People moved up from the waiting list hear about it at once."""
-    await _notify(context, promoted, "events.promoted", event)
-
-
-async def manage_pressed(update: Update, context: AsaContext) -> None:
-    """Organisers' buttons: open/close check-in, rotate, auto-rotate, check-out, show code."""
-    query, data = query_of(update)
-    event_id = trailing_id(data)
-    action = data.split(":")[1] if data.count(":") == 2 else ""
-    if event_id is None:
-        await query.answer(context.t("error.stale_button"))
-        return
-    now = context.clock.now()
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        try:
-            event = await _manage(session, access, action, event_id, now)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    if event is None:
-        await query.answer(context.t("error.stale_button"))
-        return
-    await query.answer(context.t(f"events.done.{action}"))
-    if action in ("open", "close"):
-        await reminder_alarms.event_changed(context.app, event_id)
-    if action in ("code", "rot"):
-        await send_event_codes(update, context, event)
-    await _refresh_card(update, context, event_id)
-
-
-async def _manage(
-    session: AsyncSession, access: Access, action: str, event_id: int, now: datetime
-) -> Event | None:
-    """Run one manage action through the events service (which checks permission)."""
-    if action == "open":
-        return await events.set_checkin_override(
-            session=session, access=access, event_id=event_id, override="open", now=now
-        )
-    if action == "close":
-        return await events.set_checkin_override(
-            session=session, access=access, event_id=event_id, override="closed", now=now
-        )
-    if action == "rot":
-        return await events.rotate_code(session=session, access=access, event_id=event_id, now=now)
-    if action == "auto":
-        current = await events.get_event(session=session, event_id=event_id)
-        seconds = None if current.code_rotate_seconds else AUTO_ROTATE_SECONDS
-        return await events.set_auto_rotation(
-            session=session, access=access, event_id=event_id, seconds=seconds, now=now
-        )
-    if action == "out":
-        current = await events.get_event(session=session, event_id=event_id)
-        return await events.set_checkout(
-            session=session,
-            access=access,
-            event_id=event_id,
-            enabled=not current.checkout_enabled,
-            now=now,
-        )
-    if action == "code":
-        access.require(Capability.MANAGE_EVENTS)
-        return await events.get_event(session=session, event_id=event_id)
+        return None
+    if action in _SWITCHES:
+        return Press(Action.SWITCH, event_id, switch=_SWITCHES[action])
+    if action in _ACTIONS:
+        return Press(_ACTIONS[action], event_id)
     return None
 
 
-async def cancel_pressed(update: Update, context: AsaContext) -> None:
-    """Ask before cancelling an event."""
+async def event_button(update: Update, context: AsaContext) -> None:
+    """Every card button: parsed, done by one use case (which checks rights and the event's
+    state, whatever the button claims), and answered."""
     query, data = query_of(update)
-    event_id = trailing_id(data)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-    if event_id is None or not access.can(Capability.MANAGE_EVENTS):
-        await query.answer(context.t("error.not_allowed"), show_alert=True)
+    button = parse_button(data)
+    if button is None:
+        await query.answer(context.t("error.stale_button"))
         return
-    await query.answer()
-    keyboard = InlineKeyboardMarkup(
+    if button.action is Action.EDIT:
+        await edit_pressed(update, context, button.event_id)
+        return
+    try:
+        done = await using.press(
+            context.db,
+            actor=context.actor,
+            button=button,
+            now=context.clock.now(),
+            notifier=context.runtime.notifier,
+            bot_username=context.bot.username,
+        )
+    except DomainError as error:
+        # Refused, or already done (a second "yes, cancel it" finds the event cancelled).
+        await reply_domain_error(update, context, error)
+        return
+    await _answer(update, context, button, done)
+
+
+async def _answer(update: Update, context: AsaContext, button: Press, done: Pressed) -> None:
+    """Say what the button did and redraw the card (or ask to confirm on it)."""
+    query, _ = query_of(update)
+    action, card = button.action, done.card
+    if action in (Action.ASK_ROTATE, Action.ASK_CANCEL):
+        await query.answer()
+        await _ask_to_confirm(update, context, action, card)
+        return
+    text, alert = _reply_to(context, button, done)
+    await query.answer(text, show_alert=alert)
+    if done.reschedule:
+        await reminder_alarms.event_changed(context.app, card.event_id)
+    if action is not Action.CODE:
+        await _redraw(update, _card_text(context, card), _card_markup(context, card))
+    if done.codes is not None:
+        await _send_codes(context, done.codes)
+    if action is Action.CANCEL:
+        told = context.t("events.cancelled_done", title=card.title, told=done.told)
+        await context.bot.send_message(context.actor.telegram_id, told)
+
+
+def _reply_to(context: AsaContext, button: Press, done: Pressed) -> tuple[str | None, bool]:
+    """The short answer to a press, and whether it stays until the person taps it away."""
+    t, sign_up = context.t, done.sign_up
+    if button.action is Action.SIGN_UP and sign_up is not None:
+        if sign_up.status == RegistrationStatus.WAITLISTED:
+            return t("events.rsvp.waiting", position=sign_up.waitlist_position or 0), True
+        return t("events.rsvp.signed_up"), False
+    if button.action is Action.ROTATE:
+        if done.changed:
+            return t("events.done.rotate"), False
+        return t("events.rotate.already"), True
+    if button.switch is not None:
+        return t(f"events.done.{button.switch.value}"), False
+    if button.action is Action.WITHDRAW:
+        return t("events.rsvp.withdrawn"), False
+    if button.action is Action.CODE:
+        return t("events.done.code"), False
+    return None, False
+
+
+async def _ask_to_confirm(update: Update, context: AsaContext, action: Action, card: Card) -> None:
+    """A new code or a cancellation does damage: the card says what, and asks first."""
+    if action is Action.ASK_ROTATE:
+        warning = context.t("events.rotate.warning")
+        yes_key, yes_data = (
+            "events.button.rotate_yes",
+            f"rotyes:{card.event_id}:{card.code_version}",
+        )
+        no_key = "events.button.rotate_no"
+    else:
+        warning = context.t("events.cancel.warning", signed_up=card.signed_up, waiting=card.waiting)
+        yes_key, yes_data = "events.button.cancel_yes", f"cancelyes:{card.event_id}"
+        no_key = "events.button.cancel_no"
+    markup = InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    context.t("events.button.cancel_yes"), callback_data=f"ev:cancelyes:{event_id}"
-                ),
-                InlineKeyboardButton(
-                    context.t("events.button.cancel_no"), callback_data=f"ev:keep:{event_id}"
-                ),
+                _button(context, yes_key, yes_data),
+                _button(context, no_key, f"keep:{card.event_id}"),
             ]
         ]
     )
-    await edit_markup(query, keyboard)
-
-
-async def cancel_confirmed(update: Update, context: AsaContext) -> None:
-    """Cancel the event and tell everyone who registered or was waiting."""
-    query, data = query_of(update)
-    event_id = trailing_id(data) or 0
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        try:
-            recipients = await events.cancel_event(
-                session=session, access=access, event_id=event_id, now=context.clock.now()
-            )
-            event = await events.get_event(session=session, event_id=event_id)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    await query.answer()
-    await reminder_alarms.event_changed(context.app, event_id)
-    await _refresh_card(update, context, event_id)
-    told = await _notify(context, recipients, "events.cancelled_notice", event)
-    await _send(update, context.t("events.cancelled_done", title=event.title, told=told))
-
-
-async def keep_pressed(update: Update, context: AsaContext) -> None:
-    """Changed their mind: the card comes back."""
-    query, data = query_of(update)
-    await query.answer()
-    await _refresh_card(update, context, trailing_id(data) or 0)
+    await _redraw(update, _card_text(context, card, warning=warning), markup)
 
 
 # ---------------------------------------------------------------------------------------------
 # Wiring
 
-
-# Answered by this module's own handlers until it moves to the command registry.
-LEGACY_COMMANDS = frozenset({"newevent", "events"})
+COMMANDS: dict[str, Callback] = {
+    "newevent": newevent_command,
+    "events": events_command,
+}
 
 
 def register(application: AsaApplication) -> None:
-    """/newevent, /events and the buttons; then location check-in (after the venue pin step)."""
-    text = filters.TEXT & ~filters.COMMAND
-    conversation = ConversationHandler(
-        entry_points=[
-            CommandHandler("newevent", newevent),
-            CallbackQueryHandler(edit_existing, pattern=r"^ev:edit:\d+$"),
-        ],
-        states={
-            TITLE: [MessageHandler(text, got_title)],
-            VENUE: [MessageHandler(text, got_venue)],
-            START: [MessageHandler(text, got_start)],
-            END: [MessageHandler(text, got_end)],
-            LOCATION: [
-                MessageHandler(filters.LOCATION & ~filters.FORWARDED, got_location),
-                MessageHandler(text, skipped_location),
-            ],
-            RADIUS: [
-                MessageHandler(text, got_radius),
-                CallbackQueryHandler(default_radius, pattern=r"^ne:radius:"),
-            ],
-            CAPACITY: [
-                MessageHandler(text, got_capacity),
-                CallbackQueryHandler(no_capacity, pattern=r"^ne:nocap$"),
-            ],
-            CONFIRM: [
-                CallbackQueryHandler(confirm, pattern=r"^ne:ok$"),
-                CallbackQueryHandler(edit_menu, pattern=r"^ne:edit$"),
-                CallbackQueryHandler(edit_field, pattern=r"^ne:f:"),
-                CallbackQueryHandler(discard, pattern=r"^ne:cancel$"),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("cancel", cancel),
-            MessageHandler(filters.UpdateType.MESSAGE, reask),
-            CallbackQueryHandler(reask, pattern=r"^ne:"),
-        ],
-        name="newevent",
-        persistent=True,
-        allow_reentry=True,
+    """The card buttons (the flows' own buttons go through the flow dispatcher)."""
+    application.add_handler(
+        CallbackQueryHandler(event_button, pattern=f"^{BUTTON_PREFIX}"), group=GROUP_MAIN
     )
-    application.add_handler(conversation, group=GROUP_MAIN)
-    application.add_handlers(
-        [
-            CommandHandler("events", events_command),
-            CallbackQueryHandler(rsvp_pressed, pattern=r"^ev:reg:\d+$"),
-            CallbackQueryHandler(unrsvp_pressed, pattern=r"^ev:unreg:\d+$"),
-            CallbackQueryHandler(cancel_pressed, pattern=r"^ev:cancel:\d+$"),
-            CallbackQueryHandler(cancel_confirmed, pattern=r"^ev:cancelyes:\d+$"),
-            CallbackQueryHandler(keep_pressed, pattern=r"^ev:keep:\d+$"),
-            CallbackQueryHandler(
-                manage_pressed, pattern=r"^ev:(open|close|rot|auto|out|code):\d+$"
-            ),
-        ],
-        group=GROUP_MAIN,
-    )
-    # Registered after /newevent, so an organiser's venue pin is never taken as a check-in.

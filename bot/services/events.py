@@ -1,13 +1,24 @@
-"""Events: creating and changing them, listing them, and RSVPs with a waiting list."""
+"""Events: creating and changing them, listing them, and sign-ups with a waiting list.
+
+Words: signing up for an event through /events ("ลงชื่อร่วมงาน", a `Registration` row) is not
+registering with the bot (a `Person` row) nor being entered as a walk-in by staff.
+
+Nothing here commits: the use case around these functions does (bot/usecases/events.py).
+Notices (an event cancelled, a place freed on the waiting list) are queued through the
+`Notifier` in the same transaction as the change that causes them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +26,7 @@ from bot.services import audit, codes
 from bot.services.access import Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotFound
+from bot.services.notify import Notice, Notifier, When
 from storage.models import Event, EventStatus, Person, Registration, RegistrationStatus
 
 TITLE_MAX_CHARS = 200
@@ -23,8 +35,9 @@ DEFAULT_RADIUS_M = 200
 RADIUS_RANGE_M = (20, 5_000)
 CAPACITY_MAX = 100_000
 LIST_LIMIT = 10
-# How many times a fresh code or token may collide with an existing one before we give up;
-# with 32^6 codes a single retry is already a lottery win.
+# How often the organiser's "change the code every 5 minutes" switch rotates it.
+AUTO_ROTATE_SECONDS = 300
+# How many fresh codes are drawn before giving up; with 32^6 codes one redraw is already rare.
 _NEW_CODE_ATTEMPTS = 5
 OVERRIDE_OPEN = "open"
 OVERRIDE_CLOSED = "closed"
@@ -51,6 +64,18 @@ class EventIsCancelled(DomainError):
     """The event was cancelled; nothing more can be done with it."""
 
     key = "events.is_cancelled"
+
+
+class Switch(StrEnum):
+    """An organiser's switch on an event card; each names the state it sets, so pressing the
+    same button twice sets the same state twice (and the second time changes nothing)."""
+
+    OPEN = "open"
+    CLOSE = "close"
+    AUTO_ON = "autoon"
+    AUTO_OFF = "autooff"
+    CHECKOUT_ON = "outon"
+    CHECKOUT_OFF = "outoff"
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,22 @@ class CancelRsvpResult:
     """The outcome of cancelling an RSVP, and who moved up from the waiting list."""
 
     promoted: Recipient | None
+
+
+@dataclass(frozen=True)
+class Changed:
+    """An event after an organiser's act, and whether the act changed anything."""
+
+    event: Event
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled event, and how many people will be told."""
+
+    event: Event
+    told: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +184,12 @@ def parse_capacity(raw: str) -> int:
     return value
 
 
+def check_start(*, starts_at: datetime, now: datetime) -> None:
+    """A start typed for an event is still to come."""
+    if starts_at <= now:
+        raise InvalidEventField("starts_at", "past")
+
+
 def check_times(*, starts_at: datetime, ends_at: datetime, now: datetime | None = None) -> None:
     """The end is after the start; a new event does not start in the past."""
     if ends_at <= starts_at:
@@ -151,6 +198,20 @@ def check_times(*, starts_at: datetime, ends_at: datetime, now: datetime | None 
         raise InvalidEventField("ends_at", "too_long")
     if now is not None and ends_at <= now:
         raise InvalidEventField("starts_at", "in_past")
+
+
+def fields_of(event: Event) -> EventFields:
+    """An event's details as an organiser enters them."""
+    return EventFields(
+        title=event.title,
+        venue=event.venue,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        latitude=event.latitude,
+        longitude=event.longitude,
+        radius_m=event.radius_m,
+        capacity=event.capacity,
+    )
 
 
 def check_fields(fields: EventFields) -> None:
@@ -211,16 +272,30 @@ async def upcoming(*, session: AsyncSession, now: datetime, limit: int = LIST_LI
 
 
 async def registration_counts(*, session: AsyncSession, event_id: int) -> tuple[int, int]:
-    """(registered, waitlisted) for an event."""
+    """(signed up, waitlisted) for an event."""
+    return (await sign_up_counts(session=session, event_ids=[event_id]))[event_id]
+
+
+async def sign_up_counts(
+    *, session: AsyncSession, event_ids: Sequence[int]
+) -> dict[int, tuple[int, int]]:
+    """(signed up, waitlisted) for each of these events, in one query."""
+    counts: dict[int, tuple[int, int]] = {event_id: (0, 0) for event_id in event_ids}
+    if not event_ids:
+        return counts
     statement = (
-        select(Registration.status, func.count())
-        .where(Registration.event_id == event_id)
-        .group_by(Registration.status)
+        select(Registration.event_id, Registration.status, func.count())
+        .where(col(Registration.event_id).in_(sorted(set(event_ids))))
+        .group_by(col(Registration.event_id), col(Registration.status))
     )
-    counts = {status: int(n) for status, n in (await session.exec(statement)).all()}
-    return counts.get(RegistrationStatus.REGISTERED, 0), counts.get(
-        RegistrationStatus.WAITLISTED, 0
-    )
+    for event_id, status, n in (await session.exec(statement)).all():
+        signed_up, waiting = counts[event_id]
+        if status == RegistrationStatus.REGISTERED:
+            signed_up = int(n)
+        elif status == RegistrationStatus.WAITLISTED:
+            waiting = int(n)
+        counts[event_id] = (signed_up, waiting)
+    return counts
 
 
 async def registration_of(
@@ -231,6 +306,32 @@ async def registration_of(
         Registration.event_id == event_id, Registration.person_id == person_id
     )
     return (await session.exec(statement)).first()
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A person's live sign-up to an event: signed up, or waiting (with their place)."""
+
+    status: RegistrationStatus
+    waitlist_position: int | None = None
+
+
+async def sign_ups_of(
+    *, session: AsyncSession, person_id: int, event_ids: Sequence[int]
+) -> dict[int, SignUp]:
+    """The person's live sign-ups to these events (cancelled ones are left out)."""
+    if not event_ids:
+        return {}
+    statement = select(Registration).where(
+        col(Registration.event_id).in_(sorted(set(event_ids))),
+        Registration.person_id == person_id,
+        Registration.status != RegistrationStatus.CANCELLED,
+    )
+    found: dict[int, SignUp] = {}
+    for registration in (await session.exec(statement)).all():
+        position = await _waitlist_position(session=session, registration=registration)
+        found[registration.event_id] = SignUp(RegistrationStatus(registration.status), position)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +359,43 @@ def _audit(
     )
 
 
+def _cleaned(fields: EventFields) -> dict[str, Any]:
+    """The fields as an event's columns, title and venue tidied."""
+    values = dataclasses.asdict(fields)
+    values.update(title=clean_title(fields.title), venue=clean_venue(fields.venue))
+    return values
+
+
+async def _unused_code(session: AsyncSession) -> str:
+    """A fresh code no event has (the unique constraint still guards a simultaneous draw)."""
+    for _ in range(_NEW_CODE_ATTEMPTS):
+        code = codes.new_code()
+        taken = (await session.exec(select(Event.id).where(Event.code == code))).first()
+        if taken is None:
+            return code
+    raise RuntimeError("could not draw a unique event code")
+
+
+async def _active_event(*, session: AsyncSession, access: Access, event_id: int) -> Event:
+    """An event an organiser may change: the right is checked first, then the event is locked;
+    a cancelled one can no longer be changed."""
+    access.require(Capability.MANAGE_EVENTS)
+    event = await get_event(session=session, event_id=event_id, lock=True)
+    if event.status == EventStatus.CANCELLED:
+        raise EventIsCancelled()
+    return event
+
+
+async def event_to_manage(*, session: AsyncSession, access: Access, event_id: int) -> Event:
+    """An active event, for someone who may manage events (else NotAllowed, NotFound or
+    EventIsCancelled): before asking an organiser to confirm an act on it."""
+    access.require(Capability.MANAGE_EVENTS)
+    event = await get_event(session=session, event_id=event_id)
+    if event.status == EventStatus.CANCELLED:
+        raise EventIsCancelled()
+    return event
+
+
 async def create_event(
     *, session: AsyncSession, access: Access, fields: EventFields, now: datetime
 ) -> Event:
@@ -265,125 +403,65 @@ async def create_event(
     access.require(Capability.MANAGE_EVENTS)
     check_fields(fields)
     check_times(starts_at=fields.starts_at, ends_at=fields.ends_at, now=now)
-    for _ in range(_NEW_CODE_ATTEMPTS):
-        event = Event(
-            title=clean_title(fields.title),
-            venue=clean_venue(fields.venue),
-            starts_at=fields.starts_at,
-            ends_at=fields.ends_at,
-            latitude=fields.latitude,
-            longitude=fields.longitude,
-            radius_m=fields.radius_m,
-            capacity=fields.capacity,
-            code=codes.new_code(),
-            token=codes.new_token(),
-            code_rotated_at=now,
-            created_by_id=access.person_id,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(event)
-        try:
-            await session.flush()
-        except IntegrityError:
-            # Another event already has this code or token: draw again.
-            await session.rollback()
-            continue
-        _audit(
-            session=session, access=access, action=AuditAction.EVENT_CREATE, event=event, now=now
-        )
-        await session.commit()
-        return event
-    raise RuntimeError("could not draw a unique event code")
+    event = Event(
+        **_cleaned(fields),
+        code=await _unused_code(session),
+        token=codes.new_token(),
+        code_rotated_at=now,
+        created_by_id=access.person_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    _audit(session=session, access=access, action=AuditAction.EVENT_CREATE, event=event, now=now)
+    return event
 
 
 async def update_event(
-    *, session: AsyncSession, access: Access, event_id: int, fields: EventFields, now: datetime
+    *,
+    session: AsyncSession,
+    access: Access,
+    event_id: int,
+    fields: EventFields,
+    now: datetime,
+    notifier: Notifier,
 ) -> tuple[Event, list[Recipient]]:
-    """Change an event's details (code and token stay); audited. Also who moved up."""
+    """Change an event's details (code and token stay); audited. A larger capacity moves
+    people up from the waiting list, and they are told."""
     access.require(Capability.MANAGE_EVENTS)
     check_fields(fields)
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
-    event.title = clean_title(fields.title)
-    event.venue = clean_venue(fields.venue)
-    event.starts_at, event.ends_at = fields.starts_at, fields.ends_at
-    event.latitude, event.longitude = fields.latitude, fields.longitude
-    event.radius_m, event.capacity = fields.radius_m, fields.capacity
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    for name, value in _cleaned(fields).items():
+        setattr(event, name, value)
     event.updated_at = now
     session.add(event)
     _audit(session=session, access=access, action=AuditAction.EVENT_UPDATE, event=event, now=now)
     promoted = await _fill_free_places(session=session, event=event, now=now)
-    await session.commit()
+    await notify_promoted(
+        session=session, notifier=notifier, event=event, promoted=promoted, now=now
+    )
     return event, promoted
 
 
-async def set_checkin_override(
-    *, session: AsyncSession, access: Access, event_id: int, override: str | None, now: datetime
-) -> Event:
-    """Open or close check-in by hand ("open", "closed"), or go back to the clock (None)."""
-    access.require(Capability.MANAGE_EVENTS)
+def _set_override(
+    *, session: AsyncSession, access: Access, event: Event, override: str | None, now: datetime
+) -> None:
+    """Open or close check-in by hand, or go back to the clock; audited."""
     if override not in (OVERRIDE_OPEN, OVERRIDE_CLOSED, None):
         raise ValueError(f"unknown override {override!r}")
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
     event.checkin_override = override
     event.updated_at = now
     session.add(event)
-    _audit(
-        session=session,
-        access=access,
-        action=_OVERRIDE_ACTIONS[override],
-        event=event,
-        now=now,
-    )
-    await session.commit()
-    return event
+    _audit(session=session, access=access, action=_OVERRIDE_ACTIONS[override], event=event, now=now)
 
 
-async def rotate_code(
-    *, session: AsyncSession, access: Access, event_id: int, now: datetime
-) -> Event:
-    """A new code; the old one stops working at once (and so do codes derived from it)."""
-    access.require(Capability.MANAGE_EVENTS)
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
-    for _ in range(_NEW_CODE_ATTEMPTS):
-        event.code = codes.new_code()
-        event.code_rotated_at = now
-        event.updated_at = now
-        session.add(event)
-        try:
-            await session.flush()
-        except IntegrityError:
-            await session.rollback()
-            event = await get_event(session=session, event_id=event_id, lock=True)
-            continue
-        _audit(
-            session=session,
-            access=access,
-            action=AuditAction.EVENT_ROTATE_CODE,
-            event=event,
-            now=now,
-        )
-        await session.commit()
-        return event
-    raise RuntimeError("could not draw a unique event code")
-
-
-async def set_auto_rotation(
-    *, session: AsyncSession, access: Access, event_id: int, seconds: int | None, now: datetime
-) -> Event:
-    """Turn automatic code rotation on (every `seconds`) or off (None); audited."""
-    access.require(Capability.MANAGE_EVENTS)
+def _set_rotation(
+    *, session: AsyncSession, access: Access, event: Event, seconds: int | None, now: datetime
+) -> None:
+    """Rotate the code every `seconds`, or stop (None); audited."""
     if seconds is not None and not 15 <= seconds <= 86_400:
         raise InvalidEventField("rotation", "out_of_range")
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
     event.code_rotate_seconds = seconds
     event.code_rotated_at = now
     event.updated_at = now
@@ -396,7 +474,34 @@ async def set_auto_rotation(
         now=now,
         detail={"seconds": seconds},
     )
-    await session.commit()
+
+
+def _set_checkout(
+    *, session: AsyncSession, access: Access, event: Event, enabled: bool, now: datetime
+) -> None:
+    """Turn /checkout on or off; audited."""
+    event.checkout_enabled = enabled
+    event.updated_at = now
+    session.add(event)
+    action = AuditAction.EVENT_CHECKOUT_ON if enabled else AuditAction.EVENT_CHECKOUT_OFF
+    _audit(session=session, access=access, action=action, event=event, now=now)
+
+
+async def set_checkin_override(
+    *, session: AsyncSession, access: Access, event_id: int, override: str | None, now: datetime
+) -> Event:
+    """Open or close check-in by hand ("open", "closed"), or go back to the clock (None)."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    _set_override(session=session, access=access, event=event, override=override, now=now)
+    return event
+
+
+async def set_auto_rotation(
+    *, session: AsyncSession, access: Access, event_id: int, seconds: int | None, now: datetime
+) -> Event:
+    """Turn automatic code rotation on (every `seconds`) or off (None); audited."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    _set_rotation(session=session, access=access, event=event, seconds=seconds, now=now)
     return event
 
 
@@ -404,67 +509,129 @@ async def set_checkout(
     *, session: AsyncSession, access: Access, event_id: int, enabled: bool, now: datetime
 ) -> Event:
     """Turn /checkout on or off for an event; audited."""
-    access.require(Capability.MANAGE_EVENTS)
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
-    event.checkout_enabled = enabled
-    event.updated_at = now
-    session.add(event)
-    _audit(
-        session=session,
-        access=access,
-        action=AuditAction.EVENT_CHECKOUT_ON if enabled else AuditAction.EVENT_CHECKOUT_OFF,
-        event=event,
-        now=now,
-    )
-    await session.commit()
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    _set_checkout(session=session, access=access, event=event, enabled=enabled, now=now)
     return event
 
 
-async def cancel_event(
+def switches(event: Event, *, checkin_open: bool) -> tuple[Switch, Switch, Switch]:
+    """The switches an event's card offers, each the opposite of the event's state now:
+    check-in (by hand), code rotation every five minutes, and /checkout."""
+    return (
+        Switch.CLOSE if checkin_open else Switch.OPEN,
+        Switch.AUTO_OFF if event.code_rotate_seconds else Switch.AUTO_ON,
+        Switch.CHECKOUT_OFF if event.checkout_enabled else Switch.CHECKOUT_ON,
+    )
+
+
+async def flip(
+    *, session: AsyncSession, access: Access, event_id: int, switch: Switch, now: datetime
+) -> Changed:
+    """Set the state a switch names; a state the event already has changes nothing (no audit)."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    if switch in (Switch.OPEN, Switch.CLOSE):
+        override = OVERRIDE_OPEN if switch is Switch.OPEN else OVERRIDE_CLOSED
+        if event.checkin_override == override:
+            return Changed(event, changed=False)
+        _set_override(session=session, access=access, event=event, override=override, now=now)
+    elif switch in (Switch.AUTO_ON, Switch.AUTO_OFF):
+        seconds = AUTO_ROTATE_SECONDS if switch is Switch.AUTO_ON else None
+        if (event.code_rotate_seconds is None) == (seconds is None):
+            return Changed(event, changed=False)
+        _set_rotation(session=session, access=access, event=event, seconds=seconds, now=now)
+    else:
+        enabled = switch is Switch.CHECKOUT_ON
+        if event.checkout_enabled == enabled:
+            return Changed(event, changed=False)
+        _set_checkout(session=session, access=access, event=event, enabled=enabled, now=now)
+    return Changed(event, changed=True)
+
+
+def code_version(event: Event) -> int:
+    """A short fingerprint of the event's current code (not the code itself): a confirmation
+    asked for one code changes nothing once the code has changed."""
+    return zlib.crc32(event.code.encode()) % 1_000_000_000
+
+
+async def rotate_code(
     *, session: AsyncSession, access: Access, event_id: int, now: datetime
-) -> list[Recipient]:
-    """Cancel the event; return the registrants (and waiting list) to tell."""
-    access.require(Capability.MANAGE_EVENTS)
-    event = await get_event(session=session, event_id=event_id, lock=True)
-    if event.status == EventStatus.CANCELLED:
-        raise EventIsCancelled()
+) -> Event:
+    """A new code; the old one stops working at once (and so do codes derived from it). The
+    deep link and the QR code (the event's token) stay the same."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    await _rotate(session=session, access=access, event=event, now=now)
+    return event
+
+
+async def _rotate(*, session: AsyncSession, access: Access, event: Event, now: datetime) -> None:
+    """Draw the event a new code; audited."""
+    event.code = await _unused_code(session)
+    event.code_rotated_at = now
+    event.updated_at = now
+    session.add(event)
+    _audit(
+        session=session, access=access, action=AuditAction.EVENT_ROTATE_CODE, event=event, now=now
+    )
+
+
+async def rotate_confirmed(
+    *, session: AsyncSession, access: Access, event_id: int, version: int, now: datetime
+) -> Changed:
+    """Rotate the code the organiser confirmed changing (`version`); a code already changed
+    since (a second press of the same confirmation) is left alone."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
+    if code_version(event) != version:
+        return Changed(event, changed=False)
+    await _rotate(session=session, access=access, event=event, now=now)
+    return Changed(event, changed=True)
+
+
+async def cancel_event(
+    *, session: AsyncSession, access: Access, event_id: int, now: datetime, notifier: Notifier
+) -> Cancelled:
+    """Cancel the event; everyone signed up or waiting is told (through the outbox)."""
+    event = await _active_event(session=session, access=access, event_id=event_id)
     event.status = EventStatus.CANCELLED
     event.updated_at = now
     session.add(event)
     _audit(session=session, access=access, action=AuditAction.EVENT_CANCEL, event=event, now=now)
     statement = (
-        select(Person.id, Person.telegram_id, Person.language)
-        .join(Registration, col(Registration.person_id) == col(Person.id))
+        select(Registration.person_id)
         .where(
             Registration.event_id == event_id,
             col(Registration.status).in_(
                 [RegistrationStatus.REGISTERED, RegistrationStatus.WAITLISTED]
             ),
-            col(Person.telegram_id).is_not(None),
-            col(Person.erased_at).is_(None),
         )
         .order_by(col(Registration.created_at))
     )
-    rows = (await session.exec(statement)).all()
-    await session.commit()
-    return [
-        Recipient(person_id=pid, telegram_id=tid, language=lang)
-        for pid, tid, lang in rows
-        if pid is not None and tid is not None
-    ]
+    person_ids = list((await session.exec(statement)).all())
+    told = await notifier.notify(
+        session,
+        Notice("events.cancelled_notice", _event_values(event)),
+        person_ids=person_ids,
+        author_id=access.person_id,
+        event_id=event.id,
+        now=now,
+    )
+    return Cancelled(event, told)
+
+
+def _event_values(event: Event) -> dict[str, str | When]:
+    """What a notice about an event says of it: its title and when it starts."""
+    return {"title": event.title, "when": When(event.starts_at, "long")}
 
 
 # ---------------------------------------------------------------------------------------------
-# RSVPs and the waiting list
+# Sign-ups and the waiting list
 
 
 async def rsvp(
     *, session: AsyncSession, event_id: int, person_id: int, now: datetime
 ) -> RsvpResult:
-    """Register for an event, or join its waiting list when it is full."""
-    # Locking the event row serialises RSVPs per event, so two people never take the last place.
+    """Sign up for an event, or join its waiting list when it is full."""
+    # Locking the event row serialises sign-ups per event, so two people never take the last
+    # place.
     event = await get_event(session=session, event_id=event_id, lock=True)
     if event.status == EventStatus.CANCELLED:
         raise EventIsCancelled()
@@ -479,19 +646,21 @@ async def rsvp(
     status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.REGISTERED
     registration = existing or Registration(event_id=event_id, person_id=person_id)
     registration.status = status
-    registration.created_at = now  # a place on the waiting list counts from this RSVP
+    registration.created_at = now  # a place on the waiting list counts from this sign-up
     registration.updated_at = now
     session.add(registration)
     await session.flush()
     position = await _waitlist_position(session=session, registration=registration)
-    await session.commit()
     return RsvpResult(status, position)
 
 
 async def cancel_rsvp(
     *, session: AsyncSession, event_id: int, person_id: int, now: datetime
 ) -> CancelRsvpResult:
-    """Withdraw an RSVP; the first on the waiting list takes a freed place."""
+    """Withdraw a sign-up; the first on the waiting list takes a freed place.
+
+    The caller must tell whoever moved up: `withdraw` does both.
+    """
     event = await get_event(session=session, event_id=event_id, lock=True)
     registration = await registration_of(session=session, event_id=event_id, person_id=person_id)
     if registration is None or registration.status == RegistrationStatus.CANCELLED:
@@ -503,8 +672,40 @@ async def cancel_rsvp(
     promoted: list[Recipient] = []
     if event.status == EventStatus.ACTIVE:
         promoted = await _fill_free_places(session=session, event=event, now=now)
-    await session.commit()
     return CancelRsvpResult(promoted=promoted[0] if promoted else None)
+
+
+async def withdraw(
+    *, session: AsyncSession, notifier: Notifier, event_id: int, person_id: int, now: datetime
+) -> CancelRsvpResult:
+    """Withdraw a sign-up; whoever moves up from the waiting list is told (outbox)."""
+    result = await cancel_rsvp(session=session, event_id=event_id, person_id=person_id, now=now)
+    if result.promoted is not None:
+        event = await get_event(session=session, event_id=event_id)
+        await notify_promoted(
+            session=session, notifier=notifier, event=event, promoted=[result.promoted], now=now
+        )
+    return result
+
+
+async def notify_promoted(
+    *,
+    session: AsyncSession,
+    notifier: Notifier,
+    event: Event,
+    promoted: Sequence[Recipient],
+    now: datetime,
+) -> int:
+    """Tell the people who moved up from the waiting list that they have a place."""
+    if not promoted:
+        return 0
+    return await notifier.notify(
+        session,
+        Notice("events.promoted", _event_values(event)),
+        person_ids=[recipient.person_id for recipient in promoted],
+        event_id=event.id,
+        now=now,
+    )
 
 
 async def _fill_free_places(

@@ -165,6 +165,8 @@ async def test_rotating_the_code_stops_the_old_one_at_once(
     await organiser.send("/events")
     card = await organiser.wait_for(lambda m: event.title in m.shown_text)
     await organiser.press("เปลี่ยนรหัสใหม่", message=card)
+    await organiser.wait_for_edit(card)  # a new code breaks printed copies: asked first
+    await organiser.press("✅ เปลี่ยนรหัส", message=card)
     sent = await organiser.wait_for(lambda m: "รหัสเช็กอิน:" in m.shown_text)
     async with bot.sessions() as session:
         fresh = await session.get(Event, event.id)

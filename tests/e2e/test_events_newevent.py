@@ -9,9 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot.config import Settings
-from storage.models import Event, Role
+from storage.models import Event, Registration, Role
 from tests import harness
-from tests.factories import VENUE_LAT, VENUE_LON, grant, make_person
+from tests.factories import VENUE_LAT, VENUE_LON, grant, make_event, make_person
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram.people import Person as Chat
 from tests.harness import BotHarness
@@ -36,6 +36,22 @@ async def organiser(bot: BotHarness, telegram: FakeTelegram, role: Role = Role.O
         person = await make_person(session, telegram_id=chat.user_id, full_name="ปราณี ผู้จัด")
         await grant(session, person, role)
     return chat
+
+
+async def titled(bot: BotHarness, telegram: FakeTelegram, title: str = "อบรมอาสาสมัคร") -> Chat:
+    """An organiser half-way through /newevent: the title typed, the venue asked for."""
+    bot.clock.set(JUNE_2020)
+    chat = await organiser(bot, telegram)
+    await chat.send("/newevent")
+    await chat.replies(2)
+    assert "สถานที่" in await say(chat, title)
+    return chat
+
+
+async def saved_events(bot: BotHarness) -> list[Event]:
+    """Every event in the database."""
+    async with bot.sessions() as session:
+        return list((await session.exec(select(Event))).all())
 
 
 async def say(chat: Chat, text: str) -> str:
@@ -79,8 +95,7 @@ async def test_organiser_creates_an_event_with_thai_dates_and_gets_code_link_and
     assert "350 คน" in summary_text
     assert summary_message.button_texts == ["✅ ยืนยัน", "✏️ แก้ไข", "ยกเลิก ไม่บันทึก"]
 
-    async with bot.sessions() as session:
-        assert (await session.exec(select(Event))).all() == []  # nothing before confirming
+    assert await saved_events(bot) == []  # nothing before confirming
 
     await chat.press("✅ ยืนยัน", message=summary_message)
     codes_message = await chat.wait_for(lambda m: "รหัสเช็กอิน" in m.shown_text)
@@ -113,14 +128,18 @@ async def test_gregorian_and_short_thai_dates_edit_and_bad_input(
     chat = await organiser(bot, telegram, Role.ADMIN)
     await chat.send("/newevent")
     await chat.replies(2)
-    # Every step answers junk with a short reply and asks again.
+    # Input a step cannot use: a hint with the way out, then the question again.
     await chat.send_sticker()
-    reply = (await chat.next_reply()).text or ""
-    assert reply.startswith("ใช้ข้อความนี้ไม่ได้")
-    assert "ชื่อกิจกรรมคืออะไร" in reply
+    hint, again = await chat.replies(2)
+    assert "/cancel" in (hint.text or "")
+    assert again.text == "ชื่อกิจกรรมคืออะไร"
     assert "200 ตัวอักษร" in await say(chat, "ก" * 5000)
     assert "สถานที่" in await say(chat, "Training day'); DROP TABLE event; --")
-    assert "ใช้ข้อความนี้ไม่ได้" in await say(chat, "/events")  # a command from elsewhere
+    # /help answers, then the question comes again; the draft stays.
+    await chat.send("/help")
+    help_text, asked = await chat.replies(2)
+    assert "/newevent" in (help_text.text or "")
+    assert "สถานที่" in (asked.text or "")
     assert "22/7/2563" in await say(chat, "Ministry of Labour 🏢")
     assert "อ่านวันที่และเวลาไม่ออก" in await say(chat, "next Tuesday")
     assert "ไม่มีวันที่นี้" in await say(chat, "31/2/2563 10.00")
@@ -129,8 +148,11 @@ async def test_gregorian_and_short_thai_dates_edit_and_bad_input(
     assert "เวลาเลิกต้องหลังเวลาเริ่ม" in await say(chat, "11.00")
     assert "ตำแหน่ง" in await say(chat, "22/07/2020 15:30")
     assert "กดปุ่ม" in await say(chat, "somewhere near the MRT")
+    # A forwarded pin is someone else's: not the venue.
     await chat.share_location(VENUE_LAT, VENUE_LON, forwarded=True)
-    assert "ใช้ข้อความนี้ไม่ได้" in ((await chat.next_reply()).text or "")
+    hint, again = await chat.replies(2)
+    assert "/cancel" in (hint.text or "")
+    assert "ตำแหน่ง" in (again.text or "")
     skipped = await say(chat, "ไม่ระบุตำแหน่ง")
     assert "เช็กอินด้วยตำแหน่งไม่ได้" in skipped
     assert "กี่คน" in ((await chat.next_reply()).text or "")
@@ -139,6 +161,11 @@ async def test_gregorian_and_short_thai_dates_edit_and_bad_input(
     summary = await chat.next_reply()
     assert "เวลา 12.00–15.30 น." in (summary.text or "")
     assert "ตำแหน่ง: ไม่ระบุ" in (summary.text or "")
+    # Typing at the summary: the hint, then the summary again with live buttons.
+    await chat.send("ok")
+    hint, summary = await chat.replies(2)
+    assert "/cancel" in (hint.text or "")
+    assert summary.button_texts == ["✅ ยืนยัน", "✏️ แก้ไข", "ยกเลิก ไม่บันทึก"]
 
     # Edit the start with the short Thai form; the end is asked again.
     await chat.press("✏️ แก้ไข", message=summary)
@@ -159,6 +186,19 @@ async def test_gregorian_and_short_thai_dates_edit_and_bad_input(
     assert event.capacity is None
 
 
+async def test_another_command_leaves_the_draft_and_does_what_it_says(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    chat = await titled(bot, telegram)
+    await chat.send("/events")
+    left, listed = await chat.replies(2)
+    assert "ยกเลิกการสร้างกิจกรรมที่ทำค้างไว้แล้ว" in (left.text or "")
+    assert listed.text == "ยังไม่มีกิจกรรมที่กำลังจะจัด"
+    # The draft is gone: text is not taken as a venue any more.
+    assert "ไม่เข้าใจ" in await say(chat, "ศาลาว่าการ")
+    assert await saved_events(bot) == []
+
+
 async def test_volunteers_cannot_create_events(bot: BotHarness, telegram: FakeTelegram) -> None:
     chat = telegram.person()
     async with bot.sessions() as session:
@@ -170,13 +210,70 @@ async def test_volunteers_cannot_create_events(bot: BotHarness, telegram: FakeTe
 async def test_cancel_discards_the_draft_and_a_restart_resumes_it(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    bot.clock.set(JUNE_2020)
-    chat = await organiser(bot, telegram)
-    await chat.send("/newevent")
-    await chat.replies(2)
-    await say(chat, "อบรมอาสาสมัคร")
+    chat = await titled(bot, telegram)
     await bot.restart()
     assert "22/7/2563" in await say(chat, "ศาลาว่าการ")  # the venue step survived the restart
-    assert "ไม่มีการบันทึก" in await say(chat, "/cancel")
+    assert await say(chat, "/cancel") == "ยกเลิกการสร้างกิจกรรมแล้ว ไม่มีข้อมูลใดถูกบันทึก"
+    assert await saved_events(bot) == []
+
+
+async def test_the_draft_survives_a_restart_and_a_double_confirm_saves_once(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    chat = await titled(bot, telegram)
+    await say(chat, "ศาลาว่าการ")
+    await say(chat, "22 ก.ค. 63 13.30")
+    await bot.restart()  # the start (a datetime) is in the row as ISO text
+    await say(chat, "17.00")
+    await say(chat, "ไม่ระบุตำแหน่ง")
+    await chat.next_reply()  # how many people
+    await bot.restart()
+    await chat.send("80")
+    summary = await chat.next_reply()
+    assert "วันพุธที่ 22 กรกฎาคม 2563 เวลา 13.30–17.00 น." in summary.shown_text
+    await bot.restart()
+    # Two quick taps on "confirm": one event, one set of codes, the second tap is stale.
+    await chat.press("✅ ยืนยัน", message=summary)
+    await chat.press("✅ ยืนยัน", message=summary)
+    await chat.wait_for(lambda m: m.kind == "photo")
+    await bot.settle()
     async with bot.sessions() as session:
-        assert (await session.exec(select(Event))).all() == []
+        [event] = (await session.exec(select(Event))).all()
+    assert event.starts_at == datetime(2020, 7, 22, 6, 30, tzinfo=UTC)
+    assert event.ends_at == datetime(2020, 7, 22, 10, 0, tzinfo=UTC)
+    assert event.capacity == 80
+    assert len([m for m in chat.messages if m.kind == "photo"]) == 1
+    answers = chat.callback_answers
+    assert len(answers) == 2
+    assert answers[1]["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
+    assert summary.button_texts == []  # the summary's buttons are gone
+    # Nothing Telegram refused (polls cut short by the restarts have no status).
+    assert [c.method for c in telegram.failed_calls if c.status is not None] == []
+
+
+async def test_buttons_of_other_features_work_while_the_draft_waits(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    bot.clock.set(JUNE_2020)
+    chat = await organiser(bot, telegram)
+    async with bot.sessions() as session:
+        existing = await make_event(session, now=bot.clock.now(), title="สัมมนาที่มีอยู่")
+    await chat.send("/events")
+    card = await chat.wait_for(lambda m: m.shown_text.startswith(existing.title))
+    await chat.send("/newevent")
+    await chat.wait_for(lambda m: m.text == "ชื่อกิจกรรมคืออะไร")
+    await chat.press("ลงชื่อร่วมงาน", message=card)
+    assert (await chat.wait_for_answer())["text"] == "ลงชื่อร่วมงานแล้ว"
+    await chat.wait_for_edit(card)
+    assert "ท่านลงชื่อร่วมงานแล้ว" in card.shown_text
+    await chat.press("ปิดเช็กอินตอนนี้", message=card)
+    assert (await chat.wait_for_answer())["text"] == "ปิดเช็กอินแล้ว"
+    # The draft is where it was: the next text is the title.
+    assert "สถานที่" in await say(chat, "งานใหม่")
+    async with bot.sessions() as session:
+        fresh = await session.get(Event, existing.id)
+        assert fresh is not None
+        assert fresh.checkin_override == "closed"
+        assert [r.status for r in (await session.exec(select(Registration))).all()] == [
+            "registered"
+        ]

@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import select
 
 from bot.i18n import translator
+from bot.services import events
 from storage.models import Announcement, CheckIn, Event, Person, Role
 from tests.e2e.test_admin_support import (
     World,
@@ -60,11 +61,13 @@ BUTTONS: dict[str, set[str]] = {
     "ev:open:{event}": ORG_UP,
     "ev:close:{event}": ORG_UP,
     "ev:rot:{event}": ORG_UP,
-    "ev:auto:{event}": ORG_UP,
-    "ev:out:{event}": ORG_UP,
+    "ev:rotyes:{event}:{code_version}": ORG_UP,
+    "ev:autoon:{event}": ORG_UP,
+    "ev:outon:{event}": ORG_UP,
     "ev:code:{event}": ORG_UP,
     "ev:cancel:{event}": ORG_UP,
     "ev:cancelyes:{event}": ORG_UP,
+    "ev:keep:{event}": ORG_UP,
     "ev:edit:{event}": ORG_UP,
     # Chosen from a search in progress: replayed on its own it is stale for everyone.
     "cfe:{event}": set(),
@@ -88,9 +91,9 @@ BUTTONS: dict[str, set[str]] = {
 AUDITED = {
     "ev:open:{event}",
     "ev:close:{event}",
-    "ev:rot:{event}",
-    "ev:auto:{event}",
-    "ev:out:{event}",
+    "ev:rotyes:{event}:{code_version}",
+    "ev:autoon:{event}",
+    "ev:outon:{event}",
     "ev:cancelyes:{event}",
     "cf:{event}:{person}",
     "ex:{event}",
@@ -181,6 +184,14 @@ async def make_records(world: World, author: Person) -> tuple[int, int]:
         return event.id or 0, announcement.id or 0
 
 
+async def code_version_of(world: World, event_id: int) -> int:
+    """What a "new code" confirmation for this event's current code carries."""
+    async with world.sessions() as session:
+        event = await session.get(Event, event_id)
+        assert event is not None
+        return events.code_version(event)
+
+
 async def snapshot(world: World, cell: Cell) -> dict[str, Any]:
     """Everything a refused press must leave as it was."""
     async with world.sessions() as session:
@@ -251,7 +262,10 @@ async def test_every_privileged_button_for_every_role(world: World) -> None:
             chatter, person = await cast.person(role)
             event_id, announcement_id = await make_records(world, author_person)
             data = template.format(
-                event=event_id, announcement=announcement_id, person=victim_person.id
+                event=event_id,
+                announcement=announcement_id,
+                person=victim_person.id,
+                code_version=await code_version_of(world, event_id),
             )
             cells.append(
                 Cell(
@@ -326,6 +340,8 @@ FORGED = (
     "bc:yes",
     "ann:c:999999",
     "ev:reg:999999",
+    "ev:reg:99999999999999999999",
+    "ev:rotyes:1:99999999999",
     "rsvp:y:999999",
     "cf:999999:1",
     "ex:999999",

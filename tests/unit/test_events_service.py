@@ -1,4 +1,5 @@
-"""The events service: creating, changing, cancelling, and RSVPs with a waiting list."""
+"""The events service: creating, changing, cancelling, switches, and sign-ups with a waiting
+list; notices go to the outbox in the same transaction."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.delivery.notifier import OutboxNotifier
 from bot.services import events
 from bot.services.errors import NotAllowed, NotFound
-from bot.services.events import EventFields, EventIsCancelled, InvalidEventField
+from bot.services.events import EventFields, EventIsCancelled, InvalidEventField, Switch
 from storage.database import create_engine, session_factory
-from storage.models import AuditEntry, Event, EventStatus, RegistrationStatus, Role
+from storage.models import (
+    Announcement,
+    AuditEntry,
+    Delivery,
+    Event,
+    EventStatus,
+    RegistrationStatus,
+    Role,
+)
 from tests.factories import access_of, make_event, make_person
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -28,6 +38,36 @@ async def session(database_url: str) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         await engine.dispose()
+
+
+class Woken:
+    """Counts how often the outbox would have been woken."""
+
+    def __init__(self) -> None:
+        self.times = 0
+
+    def __call__(self) -> None:
+        self.times += 1
+
+
+def notifier() -> OutboxNotifier:
+    """The real notifier (outbox rows), with nobody to wake."""
+    return OutboxNotifier(Woken())
+
+
+async def notices(session: AsyncSession) -> list[tuple[str | None, list[int | None]]]:
+    """Each queued notice's template and the people it goes to."""
+    found = []
+    for announcement in (await session.exec(select(Announcement).order_by(Announcement.id))).all():
+        deliveries = (
+            await session.exec(
+                select(Delivery)
+                .where(Delivery.announcement_id == announcement.id)
+                .order_by(Delivery.person_id)
+            )
+        ).all()
+        found.append((announcement.template, [d.person_id for d in deliveries]))
+    return found
 
 
 def fields(**overrides: object) -> EventFields:
@@ -135,8 +175,15 @@ async def test_rotation_override_checkout_and_cancel(session: AsyncSession) -> N
     walkin = await make_person(session)  # no Telegram: nobody to tell
     for person in (registrant, waiting, walkin):
         await events.rsvp(session=session, event_id=event.id, person_id=person.id, now=NOW)
-    told = await events.cancel_event(session=session, access=access, event_id=event.id, now=NOW)
-    assert [(r.telegram_id, r.language) for r in told] == [(5001, "en"), (5002, "th")]
+    done = await events.cancel_event(
+        session=session, access=access, event_id=event.id, now=NOW, notifier=notifier()
+    )
+    # Everyone with Telegram is told through the outbox; the walk-in has no chat.
+    assert done.told == 2
+    assert done.event.status == EventStatus.CANCELLED
+    assert await notices(session) == [
+        ("events.cancelled_notice", sorted([registrant.id, waiting.id]))
+    ]
     with pytest.raises(EventIsCancelled):
         await events.rotate_code(session=session, access=access, event_id=event.id, now=NOW)
     with pytest.raises(EventIsCancelled):
@@ -178,15 +225,17 @@ async def test_waiting_list_moves_up_in_order(session: AsyncSession) -> None:
     assert again.waitlist_position == 2
 
     # A waitlisted person leaving frees no place; a registered one moves the first in line up.
-    none = await events.cancel_rsvp(
-        session=session, event_id=event.id, person_id=people[3].id, now=NOW
+    none = await events.withdraw(
+        session=session, notifier=notifier(), event_id=event.id, person_id=people[3].id, now=NOW
     )
     assert none.promoted is None
-    moved = await events.cancel_rsvp(
-        session=session, event_id=event.id, person_id=people[0].id, now=NOW
+    assert await notices(session) == []
+    moved = await events.withdraw(
+        session=session, notifier=notifier(), event_id=event.id, person_id=people[0].id, now=NOW
     )
     assert moved.promoted is not None
     assert moved.promoted.telegram_id == people[2].telegram_id
+    assert await notices(session) == [("events.promoted", [people[2].id])]
     assert await events.registration_counts(session=session, event_id=event.id) == (2, 1)
     with pytest.raises(NotFound):
         await events.cancel_rsvp(
@@ -212,6 +261,127 @@ async def test_raising_capacity_moves_people_up(session: AsyncSession) -> None:
         event_id=event.id,
         fields=fields(capacity=5),
         now=NOW,
+        notifier=notifier(),
     )
     assert updated.capacity == 5
     assert [p.telegram_id for p in promoted] == [8002]
+    assert await notices(session) == [("events.promoted", [second.id])]
+
+
+async def test_nothing_is_committed_by_the_service(database_url: str) -> None:
+    """The use case commits: a service call whose transaction is rolled back leaves nothing."""
+    engine = create_engine(database_url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            organiser = await make_person(session)
+            access = access_of(organiser, Role.ORGANISER)
+        async with sessions() as session:
+            await events.create_event(session=session, access=access, fields=fields(), now=NOW)
+            await session.rollback()
+        async with sessions() as session:
+            assert (await session.exec(select(Event))).all() == []
+            assert (await session.exec(select(AuditEntry))).all() == []
+    finally:
+        await engine.dispose()
+
+
+async def test_switches_offer_the_opposite_state_and_a_second_press_changes_nothing(
+    session: AsyncSession,
+) -> None:
+    organiser = await make_person(session)
+    access = access_of(organiser, Role.ORGANISER)
+    event = await make_event(session, now=NOW)
+    assert events.switches(event, checkin_open=False) == (
+        Switch.OPEN,
+        Switch.AUTO_ON,
+        Switch.CHECKOUT_ON,
+    )
+    for switch in (Switch.AUTO_ON, Switch.CHECKOUT_ON, Switch.CLOSE):
+        first = await events.flip(
+            session=session, access=access, event_id=event.id, switch=switch, now=NOW
+        )
+        again = await events.flip(
+            session=session, access=access, event_id=event.id, switch=switch, now=NOW
+        )
+        assert (first.changed, again.changed) == (True, False), switch
+    assert (event.code_rotate_seconds, event.checkout_enabled, event.checkin_override) == (
+        events.AUTO_ROTATE_SECONDS,
+        True,
+        "closed",
+    )
+    assert events.switches(event, checkin_open=True) == (
+        Switch.CLOSE,
+        Switch.AUTO_OFF,
+        Switch.CHECKOUT_OFF,
+    )
+    off = await events.flip(
+        session=session, access=access, event_id=event.id, switch=Switch.AUTO_OFF, now=NOW
+    )
+    assert off.changed
+    assert event.code_rotate_seconds is None
+    actions = [a.action for a in (await session.exec(select(AuditEntry))).all()]
+    assert actions == [
+        "event.auto_rotate",
+        "event.checkout_on",
+        "event.checkin_closed",
+        "event.auto_rotate",
+    ]
+    with pytest.raises(NotAllowed):
+        await events.flip(
+            session=session,
+            access=access_of(organiser),
+            event_id=event.id,
+            switch=Switch.OPEN,
+            now=NOW,
+        )
+
+
+async def test_a_rotation_confirmed_twice_rotates_once(session: AsyncSession) -> None:
+    organiser = await make_person(session)
+    access = access_of(organiser, Role.ORGANISER)
+    event = await make_event(session, now=NOW)
+    old_code, token = event.code, event.token
+    version = events.code_version(event)
+    assert 0 <= version < 1_000_000_000
+    first = await events.rotate_confirmed(
+        session=session, access=access, event_id=event.id, version=version, now=NOW
+    )
+    second = await events.rotate_confirmed(
+        session=session, access=access, event_id=event.id, version=version, now=NOW
+    )
+    assert (first.changed, second.changed) == (True, False)
+    assert event.code != old_code
+    # The QR code's token stays: only the typed code changes.
+    assert event.token == token
+    actions = [a.action for a in (await session.exec(select(AuditEntry))).all()]
+    assert actions == ["event.rotate_code"]
+
+
+async def test_sign_up_counts_and_own_sign_ups_for_a_list(session: AsyncSession) -> None:
+    full = await make_event(session, now=NOW, capacity=1, title="full")
+    open_ = await make_event(session, now=NOW, title="open")
+    empty = await make_event(session, now=NOW, title="empty")
+    me, other = await make_person(session), await make_person(session)
+    await events.rsvp(session=session, event_id=full.id, person_id=other.id, now=NOW)
+    await events.rsvp(session=session, event_id=full.id, person_id=me.id, now=NOW)
+    await events.rsvp(session=session, event_id=open_.id, person_id=me.id, now=NOW)
+    await events.withdraw(
+        session=session, notifier=notifier(), event_id=open_.id, person_id=me.id, now=NOW
+    )
+    ids = [full.id, open_.id, empty.id]
+    assert await events.sign_up_counts(session=session, event_ids=ids) == {
+        full.id: (1, 1),
+        open_.id: (0, 0),
+        empty.id: (0, 0),
+    }
+    mine = await events.sign_ups_of(session=session, person_id=me.id, event_ids=ids)
+    assert mine == {full.id: events.SignUp(RegistrationStatus.WAITLISTED, 1)}
+    assert await events.sign_up_counts(session=session, event_ids=[]) == {}
+
+
+def test_a_start_must_be_still_to_come() -> None:
+    events.check_start(starts_at=NOW + timedelta(minutes=1), now=NOW)
+    with pytest.raises(InvalidEventField) as refused:
+        events.check_start(starts_at=NOW, now=NOW)
+    assert refused.value.key == "events.invalid.starts_at.past"
