@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Update
+from telegram import ReplyKeyboardRemove, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.commands import Command, InFlow
@@ -87,7 +87,13 @@ async def leave_flow(context: AsaContext, *, key: str | None) -> None:
 
         await end_flow(context.db, telegram_id=context.actor.telegram_id, now=context.clock.now())
     if key is not None:
-        await context.bot.send_message(context.actor.telegram_id, context.t(key, flow=title))
+        # A step may have shown a reply keyboard (share my phone, share my location): it goes
+        # with the flow, or pressing it later would act outside any flow.
+        await context.bot.send_message(
+            context.actor.telegram_id,
+            context.t(key, flow=title),
+            reply_markup=ReplyKeyboardRemove(),
+        )
 
 
 async def reask_open_flow(update: Update, context: AsaContext) -> None:
