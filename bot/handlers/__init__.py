@@ -32,6 +32,7 @@ def register_all(application: AsaApplication) -> None:
         registration,
         reports,
         scope,
+        screen,
         start,
         walkin,
     )
@@ -40,6 +41,7 @@ def register_all(application: AsaApplication) -> None:
     errors.register(application)
     scope.register(application)
     families = (core, start, registration, checkin, walkin, events, broadcast, reports, admin)
+    families += (screen,)
     callbacks: dict[str, Callback] = {}
     legacy: set[str] = set()
     for family in families:
