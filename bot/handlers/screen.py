@@ -62,9 +62,10 @@ def _screen_url(context: AsaContext, info: ScreenLinkInfo) -> str:
 
 
 def _screen_keyboard(context: AsaContext, info: ScreenLinkInfo) -> InlineKeyboardMarkup:
+    url = _screen_url(context, info)
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(context.t("web.bot.open_screen"), url=_screen_url(context, info))],
+            [InlineKeyboardButton(context.t("web.bot.open_screen"), url=url)],
             [
                 InlineKeyboardButton(
                     context.t("web.bot.new_link"), callback_data=f"{NEW_LINK}{info.event_id}"
@@ -96,7 +97,7 @@ async def screen_command(update: Update, context: AsaContext) -> None:
 
 
 async def new_link_pressed(update: Update, context: AsaContext) -> None:
-    """"New link": say what it does to the screens showing the old one, and ask."""
+    """ "New link": say what it does to the screens showing the old one, and ask."""
     query, data = query_of(update)
     event_id = trailing_id(data)
     if event_id is None:
@@ -177,11 +178,7 @@ async def dashboard_command(update: Update, context: AsaContext) -> None:
             [InlineKeyboardButton(context.t("web.bot.open_dashboard"), web_app=WebAppInfo(url))]
         )
     rows.append(
-        [
-            InlineKeyboardButton(
-                context.t("web.bot.on_computer"), callback_data=f"{LOGIN}{event.id}"
-            )
-        ]
+        [InlineKeyboardButton(context.t("web.bot.on_computer"), callback_data=f"{LOGIN}{event.id}")]
     )
     await message_of(update).reply_text(
         context.t("web.bot.dashboard", title=event.title),
