@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from bot.config import Settings
+from bot.web.auth import sign_init_data
 from bot.web.server import WebServer
+from storage.models import CheckIn, CoordinatorZone, Event, Person, Registration, Role, RoleGrant
 from tests import harness
+from tests.factories import make_event
 from tests.fake_telegram import FakeTelegram
 from tests.harness import BotHarness
 
@@ -51,3 +56,83 @@ async def http(web: WebServer) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the web server."""
     async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
         yield client
+
+
+# ---------------------------------------------------------------------------------------------
+# People and events, straight into the database
+
+
+async def someone(
+    bot: BotHarness,
+    *,
+    telegram_id: int | None,
+    name: str,
+    roles: tuple[Role, ...] = (),
+    zones: tuple[int, ...] = (),
+    district: str | None = None,
+    phone: str | None = None,
+    participant_type: str = "volunteer",
+) -> Person:
+    """A registered person, with roles (and a coordinator's zones)."""
+    async with bot.sessions() as session:
+        person = Person(
+            telegram_id=telegram_id,
+            full_name=name,
+            phone=phone,
+            district_code=district,
+            participant_type=participant_type,
+            volunteer_role="volunteer" if participant_type == "volunteer" else None,
+        )
+        session.add(person)
+        await session.flush()
+        for role in roles:
+            session.add(RoleGrant(person_id=person.id or 0, role=role))
+        for zone in zones:
+            session.add(CoordinatorZone(person_id=person.id or 0, zone=zone))
+        await session.commit()
+        return person
+
+
+async def an_event(bot: BotHarness, **extra: object) -> Event:
+    """An event starting in half an hour (check-in open), with capacity 50."""
+    async with bot.sessions() as session:
+        return await make_event(session, now=bot.clock.now(), capacity=50, **extra)  # type: ignore[arg-type]
+
+
+async def register(bot: BotHarness, event: Event, *people: Person) -> None:
+    """RSVPs for these people."""
+    async with bot.sessions() as session:
+        for person in people:
+            session.add(
+                Registration(event_id=event.id or 0, person_id=person.id or 0, status="registered")
+            )
+        await session.commit()
+
+
+async def arrived(
+    bot: BotHarness, event: Event, person: Person, *, late: bool = False, method: str = "code"
+) -> None:
+    """A check-in row, as the bot would have written it."""
+    async with bot.sessions() as session:
+        session.add(
+            CheckIn(
+                event_id=event.id or 0,
+                person_id=person.id or 0,
+                checked_in_at=bot.clock.now(),
+                method=method,
+                late=late,
+            )
+        )
+        await session.commit()
+
+
+def init_data(telegram_id: int, *, token: str, age: timedelta = timedelta(0), **extra: str) -> str:
+    """Mini App initData for a person, signed with the bot token as Telegram signs it."""
+    signed_at = int((datetime.now(UTC) - age).timestamp())
+    fields = {
+        "auth_date": str(signed_at),
+        "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
+        "user": json.dumps({"id": telegram_id, "first_name": "Test", "language_code": "th"}),
+        **extra,
+    }
+    return sign_init_data(fields, token)
