@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, Page, async_playwright
 
 from bot.config import Settings
 from bot.web.auth import sign_init_data
@@ -136,3 +140,67 @@ def init_data(telegram_id: int, *, token: str, age: timedelta = timedelta(0), **
         **extra,
     }
     return sign_init_data(fields, token)
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser: Debian's Chromium, driven by Playwright
+
+CHROMIUM = os.environ.get("ASA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ARTIFACTS = Path(os.environ.get("ASA_TEST_ARTIFACTS", "test-artifacts")) / "web"
+PHONE = {"width": 390, "height": 844}
+PROJECTOR = {"width": 1920, "height": 1080}
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium (make test installs Debian's package; nothing is downloaded)."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def overflowing(page: Page) -> list[str]:
+    """Elements wider than the viewport, or sticking out of it on the right."""
+    found: list[str] = await page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const wide = [];
+            if (document.documentElement.scrollWidth > width) { wide.push("document"); }
+            for (const element of document.querySelectorAll("body *")) {
+                const box = element.getBoundingClientRect();
+                if (box.width > 0 && (box.right > width + 1 || box.left < -1)) {
+                    wide.push(element.tagName + "." + element.className);
+                }
+            }
+            return wide;
+        }"""
+    )
+    return found
+
+
+async def screenshot(page: Page, name: str) -> bytes:
+    """A full-page screenshot, kept as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = await page.screenshot(full_page=True)
+    (ARTIFACTS / f"{name}.png").write_bytes(png)
+    return png
+
+
+def qr_texts(png: bytes) -> list[str]:
+    """What the QR codes in a screenshot say."""
+    import zxingcpp
+    from PIL import Image
+
+    return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
