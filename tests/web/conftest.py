@@ -160,11 +160,19 @@ PROJECTOR = {"width": 1920, "height": 1080}
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Headless Chromium (make test installs Debian's package; nothing is downloaded)."""
+def chromium_path() -> str:
+    """Debian's Chromium, which `make test` installs (nothing is downloaded at run time)."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    """Headless Chromium, driven by Playwright."""
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = await playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS
+        )
         try:
             yield chromium
         finally:
