@@ -68,6 +68,7 @@ KEEPALIVE_SECONDS = 15.0
 READY_SECONDS = 10.0
 PROBE_SECONDS = 3.0
 CHART_SLOTS = 32
+CHART_MIN_SLOTS = 8
 SCREEN_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; "
@@ -652,7 +653,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _chart(arrivals: tuple[tuple[Any, int], ...], lang: str, tz: Any) -> dict[str, Any] | None:
-    """Arrivals per 15 minutes as SVG bars (the latest CHART_SLOTS slots, gaps as zero)."""
+    """Arrivals per 15 minutes as SVG bars: the latest CHART_SLOTS slots, at least
+    CHART_MIN_SLOTS (earlier empty slots shown as such), gaps as zero."""
     from datetime import timedelta as span
 
     from bot.i18n.dates import format_time
@@ -660,14 +662,16 @@ def _chart(arrivals: tuple[tuple[Any, int], ...], lang: str, tz: Any) -> dict[st
     if not arrivals:
         return None
     counts = dict(arrivals)
+    step_time = span(seconds=BUCKET_SECONDS)
     last = arrivals[-1][0]
-    first = max(arrivals[0][0], last - span(seconds=BUCKET_SECONDS * (CHART_SLOTS - 1)))
+    first = max(arrivals[0][0], last - step_time * (CHART_SLOTS - 1))
+    first = min(first, last - step_time * (CHART_MIN_SLOTS - 1))
     slots = []
     at = first
     while at <= last:
         slots.append((at, counts.get(at, 0)))
-        at += span(seconds=BUCKET_SECONDS)
-    width, height, top, bottom = 640, 180, 16, 18
+        at += step_time
+    width, height, top, bottom = 480, 160, 16, 20
     biggest = max(count for _, count in slots) or 1
     step = width / len(slots)
     every = max(1, len(slots) // 8)
