@@ -31,11 +31,12 @@ TELEGRAM_JS = "https://telegram.org/js/telegram-web-app.js*"
 
 def telegram_stub(data: str) -> str:
     """What telegram-web-app.js gives a Mini App: initData, and dialogs that say yes."""
-    return (
-        "window.Telegram = {WebApp: {initData: %s, initDataUnsafe: {}, ready() {}, expand() {},"
-        " showConfirm(text, done) { window.__confirmed = text; done(true); },"
-        " downloadFile(options) { window.__downloaded = options; }}};" % json.dumps(data)
+    stub = (
+        "window.Telegram = {WebApp: {initData: INIT_DATA, initDataUnsafe: {}, ready() {},"
+        " expand() {}, showConfirm(text, done) { window.__confirmed = text; done(true); },"
+        " downloadFile(options) { window.__downloaded = options; }}};"
     )
+    return stub.replace("INIT_DATA", json.dumps(data))
 
 
 async def mini_app(
