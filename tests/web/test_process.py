@@ -20,8 +20,8 @@ async def test_one_process_serves_bot_and_web_and_stops_on_sigterm(
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[telegram]\nbase_url = "{telegram.base_url}"\nbase_file_url = "{telegram.base_file_url}"\n'
-        "poll_timeout = 1\n"
+        f'[telegram]\nbase_url = "{telegram.base_url}"\n'
+        f'base_file_url = "{telegram.base_file_url}"\npoll_timeout = 1\n'
         f'[web]\nlisten = "127.0.0.1"\nport = {port}\n',
         encoding="utf-8",
     )
