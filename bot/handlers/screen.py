@@ -53,7 +53,7 @@ def _secret(context: AsaContext) -> bytes:
 
 def _screen_text(context: AsaContext, info: ScreenLinkInfo) -> str:
     until = format_datetime(info.works_until, lang=context.lang, tz=context.settings.tz)
-    key = "web.bot.screen_new" if info.new else "web.bot.screen"
+    key = "web.bot.screen_new" if info.renewed else "web.bot.screen"
     return context.t(key, title=info.event_title, url=_screen_url(context, info), until=until)
 
 

@@ -108,7 +108,8 @@ class ScreenLinkInfo:
     event_title: str
     link: str
     works_until: datetime
-    new: bool
+    # A new link replaced the earlier ones (which stopped working).
+    renewed: bool
 
 
 def screen_link_text(secret: bytes, row: ScreenLink) -> str:
@@ -174,7 +175,6 @@ async def screen_link(
             .where(col(ScreenLink.event_id) == event_id, col(ScreenLink.revoked_at).is_(None))
             .values(revoked_at=now)
         )
-    created = current is None
     if current is None:
         current = ScreenLink(
             event_id=event_id, nonce=_nonce(), created_at=now, created_by_id=access.person_id
@@ -186,7 +186,7 @@ async def screen_link(
         event_title=event.title,
         link=screen_link_text(secret, current),
         works_until=closes_at(event),
-        new=created,
+        renewed=renew,
     )
 
 
