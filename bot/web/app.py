@@ -247,26 +247,29 @@ class WebApp:
             return PlainTextResponse("gone", status_code=404)
 
         async def events() -> AsyncIterator[str]:
+            loop = asyncio.get_running_loop()
+            checked = loop.time()
             async with self.hub.follow(event_id) as watch:
                 seen = -1
                 while not self.hub.closing.is_set():
                     if watch.state is not None and watch.version != seen:
                         seen = watch.version
-                        html = self._screen_html(watch.state, lang)
-                        yield _sse("screen", {"html": html})
+                        yield _sse("screen", {"html": self._screen_html(watch.state, lang)})
                         if watch.state.status == "ended":
                             break
-                    if await watch.wait_changed(KEEPALIVE_SECONDS):
+                    changed = await watch.wait_changed(KEEPALIVE_SECONDS)
+                    if loop.time() - checked < KEEPALIVE_SECONDS:
                         continue
-                    # Quiet for a while: is the link still good (revoked, event over)?
+                    # Every so often, busy or not: is the link still good (revoked, over)?
+                    checked = loop.time()
                     try:
                         await self._screen_event(link)
                     except (LinkInvalid, NotFound, EventOver) as refusal:
-                        t = translator(lang)
-                        text = t(refusal.key) if isinstance(refusal, DomainError) else ""
+                        text = translator(lang)(refusal.key, **refusal.values)
                         yield _sse("gone", {"html": f"<p class='message'>{_escape(text)}</p>"})
                         break
-                    yield ": keepalive\n\n"
+                    if not changed:
+                        yield ": keepalive\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=_stream())
 
@@ -513,17 +516,29 @@ class WebApp:
             await dashboard.can_view(self.runtime.db, actor=actor, event_id=event_id)
 
             async def events() -> AsyncIterator[str]:
+                loop = asyncio.get_running_loop()
+                checked = loop.time()
                 async with self.hub.follow(event_id) as watch:
                     await watch.ready()
                     seen = watch.version
                     yield ": following\n\n"
                     while not self.hub.closing.is_set():
-                        if await watch.wait_changed(KEEPALIVE_SECONDS):
-                            if watch.version != seen:
-                                seen = watch.version
-                                yield "event: changed\ndata: {}\n\n"
-                        else:
-                            yield ": keepalive\n\n"
+                        changed = await watch.wait_changed(KEEPALIVE_SECONDS)
+                        if changed and watch.version != seen:
+                            seen = watch.version
+                            yield "event: changed\ndata: {}\n\n"
+                        if loop.time() - checked >= KEEPALIVE_SECONDS:
+                            # Rights are read again: a role revoked meanwhile ends the stream.
+                            checked = loop.time()
+                            try:
+                                fresh = await self._actor(request)
+                                await dashboard.can_view(
+                                    self.runtime.db, actor=fresh, event_id=event_id
+                                )
+                            except (Refused, NotAllowed, NotFound):
+                                break
+                            if not changed:
+                                yield ": keepalive\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream", headers=_stream())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -107,3 +108,39 @@ async def test_a_check_in_committed_by_another_process_reaches_the_screen(
     finally:
         await server.stop()
         await bot.stop()
+
+
+async def test_an_automatically_rotating_code_moves_the_screen_on_by_itself(
+    bot: BotHarness, telegram: FakeTelegram, web: WebServer
+) -> None:
+    event = await an_event(bot, code_rotate_seconds=300)
+    organiser = telegram.person()
+    await someone(bot, telegram_id=organiser.user_id, name="ผู้จัด", roles=(Role.ORGANISER,))
+    link = re.search(r"http://\S+/screen/\S+", await say(organiser, "/screen"))
+    assert link is not None
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", link.group(0) + "/stream") as stream,
+    ):
+        lines = stream.aiter_lines()
+
+        async def next_code() -> str:
+            text = ""
+            async for line in lines:
+                text += line + "\n"
+                if line == "" and "event: screen" in text:
+                    found = re.search(r'class=\\"code\\"[^>]*>(\w{6})<', text)
+                    assert found is not None
+                    return found.group(1)
+            raise AssertionError("the stream ended")
+
+        first = await next_code()
+        assert first != event.code  # a rotating code is derived, never the stored one
+        bot.clock.advance(timedelta(minutes=5))
+        async with asyncio.timeout(5):
+            second = await next_code()
+        assert second != first
+        # The code on the screen is the one that works.
+        guest = telegram.person()
+        await someone(bot, telegram_id=guest.user_id, name="แขก")
+        assert "✅" in await say(guest, f"/checkin {second}")
