@@ -18,13 +18,15 @@ Starlette is the smaller dependency (FastAPI is built on it).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import fontpkg_noto_sans_thai
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -44,12 +46,14 @@ from starlette.staticfiles import StaticFiles
 
 from bot import metrics
 from bot.context import AsaApplication
-from bot.i18n import normalise_language, translator
+from bot.i18n import Translator, normalise_language, translator
+from bot.i18n.dates import format_time
 from bot.i18n.terms import agency, volunteer_role
 from bot.scope import Actor
 from bot.services import codes
 from bot.services.checkins import AlreadyCheckedIn
 from bot.services.errors import DomainError, NotAllowed, NotFound
+from bot.services.events import opens_at
 from bot.services.headcount import AGENCY_ORDER, BUCKET_SECONDS, GROUPS, ROLE_ORDER
 from bot.services.screens import AlreadyDone, EventOver, LinkInvalid, web_secret
 from bot.services.startup import geography
@@ -64,6 +68,8 @@ from storage.migrate import head_revision
 
 _log = logging.getLogger(__name__)
 
+# The dashboard's buttons, and what each does to check-in.
+SWITCHES: dict[str, dashboard.Switch] = {"open": "open", "close": "closed", "auto": "auto"}
 KEEPALIVE_SECONDS = 15.0
 READY_SECONDS = 10.0
 PROBE_SECONDS = 3.0
@@ -364,7 +370,7 @@ class WebApp:
                 tz=self.settings.tz,
                 view=view,
                 now=now,
-                opens_at=_opens_at(view.headcount.event),
+                opens_at=opens_at(view.headcount.event),
                 groups=GROUPS,
                 roles=ROLE_ORDER,
                 agencies=AGENCY_ORDER,
@@ -410,12 +416,12 @@ class WebApp:
                     )
                     text = t("web.action.checked_in", title=result.event_title)
                 elif action in ("open", "close", "auto"):
-                    switch = {"open": "open", "close": "closed", "auto": "auto"}[action]
+                    switch = SWITCHES[action]
                     await dashboard.switch_checkin(
                         db,
                         actor=actor,
                         event_id=event_id,
-                        switch=switch,  # type: ignore[arg-type]
+                        switch=switch,
                         request_id=request_id,
                         now=now,
                         keep=keep,
@@ -581,23 +587,14 @@ class WebApp:
 # Helpers
 
 
-def render_time(at: object, lang: str, tz: Any) -> str:
+def render_time(at: object, lang: str, tz: ZoneInfo) -> str:
     """A moment as a time of day, or "" for anything else."""
-    from datetime import datetime
-
-    from bot.i18n.dates import format_time
-
     return format_time(at, lang=lang, tz=tz) if isinstance(at, datetime) else ""
 
 
-def _safe_text(t: Any, key: str, values: dict[str, Any]) -> str:
-    return str(t(key, **values)) if t.has(key) else str(t("web.action.refused"))
-
-
-def _opens_at(event: Any) -> Any:
-    from bot.services.events import opens_at
-
-    return opens_at(event)
+def _safe_text(t: Translator, key: str, values: dict[str, Any]) -> str:
+    """A refusal's text, or a general one for a key no catalog has."""
+    return t(key, **values) if t.has(key) else t("web.action.refused")
 
 
 def _font_file() -> Path:
@@ -633,8 +630,6 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 def _escape(text: str) -> str:
-    import html
-
     return html.escape(text)
 
 
@@ -667,17 +662,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _chart(arrivals: tuple[tuple[Any, int], ...], lang: str, tz: Any) -> dict[str, Any] | None:
+def _chart(
+    arrivals: tuple[tuple[datetime, int], ...], lang: str, tz: ZoneInfo
+) -> dict[str, Any] | None:
     """Arrivals per 15 minutes as SVG bars: the latest CHART_SLOTS slots, at least
     CHART_MIN_SLOTS (earlier empty slots shown as such), gaps as zero."""
-    from datetime import timedelta as span
-
-    from bot.i18n.dates import format_time
-
     if not arrivals:
         return None
     counts = dict(arrivals)
-    step_time = span(seconds=BUCKET_SECONDS)
+    step_time = timedelta(seconds=BUCKET_SECONDS)
     last = arrivals[-1][0]
     first = max(arrivals[0][0], last - step_time * (CHART_SLOTS - 1))
     first = min(first, last - step_time * (CHART_MIN_SLOTS - 1))
