@@ -84,14 +84,22 @@ async def _listed(session: AsyncSession, stmt: AnySelect, *, limit: int) -> Peop
     return PeopleList(people=tuple(_person(tuple(row)) for row in rows), total=int(total))
 
 
-def _columns(at: Mapped[datetime]) -> AnySelect:
-    return sql_select(
-        col(Person.id),
-        col(Person.full_name),
-        col(Person.phone),
-        col(District.name_th),
-        col(District.name_en),
-        at,
+def _people(rows: type[CheckIn] | type[Registration], at: Mapped[datetime]) -> AnySelect:
+    """One row per person of `rows` (check-ins or registrations) with their district, still
+    present (not erased) and counted (not merged into another record)."""
+    return (
+        sql_select(
+            col(Person.id),
+            col(Person.full_name),
+            col(Person.phone),
+            col(District.name_th),
+            col(District.name_en),
+            at,
+        )
+        .select_from(rows)
+        .join(Person, col(Person.id) == rows.person_id)
+        .outerjoin(District, col(District.code) == Person.district_code)
+        .where(col(Person.erased_at).is_(None), col(Person.merged_into_id).is_(None))
     )
 
 
@@ -105,15 +113,8 @@ async def late_arrivals(
 ) -> PeopleList:
     """People who checked in after the start, latest first."""
     stmt = (
-        _columns(col(CheckIn.checked_in_at))
-        .select_from(CheckIn)
-        .join(Person, col(Person.id) == CheckIn.person_id)
-        .outerjoin(District, col(District.code) == Person.district_code)
-        .where(
-            col(CheckIn.event_id) == event_id,
-            col(CheckIn.late).is_(True),
-            col(Person.erased_at).is_(None),
-        )
+        _people(CheckIn, col(CheckIn.checked_in_at))
+        .where(col(CheckIn.event_id) == event_id, col(CheckIn.late).is_(True))
         .order_by(col(CheckIn.checked_in_at).desc(), col(CheckIn.id).desc())
     )
     return await _listed(session, _filtered(stmt, zone_limit=zone_limit, query=query), limit=limit)
@@ -133,17 +134,12 @@ async def not_arrived(
         col(CheckIn.person_id) == Registration.person_id,
     )
     stmt = (
-        _columns(col(Registration.created_at))
-        .select_from(Registration)
-        .join(Person, col(Person.id) == Registration.person_id)
-        .outerjoin(District, col(District.code) == Person.district_code)
+        _people(Registration, col(Registration.created_at))
         .outerjoin(CheckIn, arrived)
         .where(
             col(Registration.event_id) == event_id,
             col(Registration.status) == RegistrationStatus.REGISTERED,
             col(CheckIn.id).is_(None),
-            col(Person.erased_at).is_(None),
-            col(Person.merged_into_id).is_(None),
         )
         .order_by(col(Person.full_name), col(Person.id))
     )

@@ -19,6 +19,16 @@ from tests.harness import BotHarness
 from tests.web.conftest import an_event, arrived, free_port, register, someone
 
 
+async def next_screen(lines: AsyncIterator[str]) -> str:
+    """The next "screen" event of a screen's stream, whole."""
+    text = ""
+    async for line in lines:
+        text += line + "\n"
+        if line == "" and "event: screen" in text:
+            return text
+    raise AssertionError("the stream ended")
+
+
 async def say(chat: object, text: str) -> str:
     await chat.send(text)  # type: ignore[attr-defined]
     return (await chat.next_reply()).text or ""  # type: ignore[attr-defined]
@@ -84,16 +94,7 @@ async def test_a_check_in_committed_by_another_process_reaches_the_screen(
             client.stream("GET", link.group(0) + "/stream") as stream,
         ):
             lines = stream.aiter_lines()
-
-            async def next_screen() -> str:
-                text = ""
-                async for line in lines:
-                    text += line + "\n"
-                    if line == "" and "event: screen" in text:
-                        return text
-                raise AssertionError("the stream ended")
-
-            assert 'count-arrived\\" data-count=\\"0' in await next_screen()
+            assert 'count-arrived\\" data-count=\\"0' in await next_screen(lines)
             # Another replica: its own connection writes the check-in and notifies at commit.
             # (The tick is a minute here: only the notification can bring the change.)
             await arrived(bot, event, guest)
@@ -104,7 +105,7 @@ async def test_a_check_in_committed_by_another_process_reaches_the_screen(
             finally:
                 await other.close()
             async with asyncio.timeout(2):
-                assert 'count-arrived\\" data-count=\\"1' in await next_screen()
+                assert 'count-arrived\\" data-count=\\"1' in await next_screen(lines)
     finally:
         await server.stop()
         await bot.stop()
@@ -125,14 +126,9 @@ async def test_an_automatically_rotating_code_moves_the_screen_on_by_itself(
         lines = stream.aiter_lines()
 
         async def next_code() -> str:
-            text = ""
-            async for line in lines:
-                text += line + "\n"
-                if line == "" and "event: screen" in text:
-                    found = re.search(r'class=\\"code\\"[^>]*>(\w{6})<', text)
-                    assert found is not None
-                    return found.group(1)
-            raise AssertionError("the stream ended")
+            found = re.search(r'class=\\"code\\"[^>]*>(\w{6})<', await next_screen(lines))
+            assert found is not None
+            return found.group(1)
 
         first = await next_code()
         assert first != event.code  # a rotating code is derived, never the stored one
