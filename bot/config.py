@@ -118,7 +118,7 @@ class WebSettings(_Section):
     # the bot sends (the venue screen, the dashboard, laptop logins) start with it.
     public_url: str = ""
     # Mini App data (initData) older than this is refused.
-    init_data_max_age_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    init_data_max_age_seconds: int = Field(default=14400, ge=60, le=7 * 24 * 3600)
     # A laptop login link works once, for this long; the session it opens lasts session_hours.
     login_link_minutes: float = Field(default=10.0, gt=0, le=60)
     session_hours: float = Field(default=12.0, gt=0, le=7 * 24)

@@ -22,7 +22,7 @@ def test_defaults_and_the_public_address(tmp_path: Path) -> None:
     web = load_settings(write(tmp_path, ""), environ={}).web
     assert (web.enabled, web.listen, web.port) == (True, "127.0.0.1", 8080)
     assert web.base_url == "http://127.0.0.1:8080"
-    assert web.init_data_max_age_seconds == 3600
+    assert web.init_data_max_age_seconds == 14400
     assert web.login_link_minutes == 10
     web = load_settings(
         write(tmp_path, 'public_url = "https://asa.example.org/"\nlisten = "::"'), environ={}
