@@ -36,8 +36,15 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
         (Role.STAFF, ["checkin_for", "walkin"]),
         (
             Role.COORDINATOR,
-            ["checkin_for", "broadcast", "announcements", "headcount", "summary"]
-            + ["screen", "dashboard"],
+            [
+                "checkin_for",
+                "broadcast",
+                "announcements",
+                "headcount",
+                "summary",
+                "screen",
+                "dashboard",
+            ],
         ),
         (
             Role.ORGANISER,
