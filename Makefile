@@ -1,13 +1,14 @@
 # asa: two commands do everything.
 #   make run    set up .venv, apply migrations, start the bot
 #   make test   set up .venv with dev tools, lint, type-check, test on SQLite and PostgreSQL
+#               (Debian's chromium is installed for the browser tests when missing)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck test-sqlite test-postgresql postgres bench migrate check-config clean
+.PHONY: run test lint typecheck test-sqlite test-postgresql postgres chromium bench migrate check-config clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "asa needs Python 3.11 or newer: set PYTHON=python3.11")'
@@ -34,13 +35,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test-sqlite: $(STAMP)
+chromium:
+	scripts/ensure-chromium
+
+test-sqlite: $(STAMP) chromium
 	ASA_TEST_DB=sqlite $(BIN)/python -m pytest -q -p no:cacheprovider
 
 postgres:
 	scripts/ensure-postgres
 
-test-postgresql: $(STAMP) postgres
+test-postgresql: $(STAMP) postgres chromium
 	ASA_TEST_DB=postgresql $(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: lint typecheck test-sqlite test-postgresql

@@ -107,6 +107,8 @@ def asa_config(path: Path, fake: FakeTelegram, url: str, **telegram: Any) -> Pat
         {
             "telegram": telegram_section(fake, poll_timeout=10, **telegram),
             "database": {"url": url},
+            # The web side runs as shipped, on a port of its own (several bots run at once).
+            "web": {"port": 0},
         },
     )
 

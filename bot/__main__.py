@@ -88,11 +88,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    """Start polling until interrupted."""
-    from bot.app import build_application, run_polling
+    """Run the bot and its web side until SIGTERM or SIGINT."""
+    from bot.app import build_application, serve
+    from bot.web.server import WebListenError
 
     _log.info("starting asa")
-    run_polling(build_application(settings))
+    try:
+        asyncio.run(serve(build_application(settings)))
+    except WebListenError as error:
+        print(f"asa: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

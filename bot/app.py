@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
+from bot import metrics
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AsaApplication, AsaContext
@@ -45,6 +47,7 @@ class TrackedQueue(asyncio.Queue[object]):
         """Queue an update (put() calls this too)."""
         super().put_nowait(item)
         self._activity.update_started()
+        metrics.UPDATES_RECEIVED.labels(metrics.update_type(item)).inc()
 
     def task_done(self) -> None:
         """One queued update is completely processed."""
@@ -134,8 +137,9 @@ async def running(
 ) -> AsyncIterator[None]:
     """Run the bot (polling) inside an existing event loop, as run_polling would.
 
-    run_polling owns the event loop and calls post_init itself; tests and benchmarks need the
-    bot inside their own loop, so this does the same steps in the same order.
+    PTB's run_polling would own the event loop and its signals; the bot shares its loop with
+    the web server (and tests and benchmarks with themselves), so this does the same steps in
+    the same order.
     """
     settings = application.runtime.settings
     await application.initialize()
@@ -162,11 +166,32 @@ async def running(
             await application.post_shutdown(application)
 
 
-def run_polling(application: AsaApplication) -> None:
-    """Run until interrupted (Ctrl-C or SIGTERM), then shut down cleanly."""
-    settings = application.runtime.settings
-    application.run_polling(
-        allowed_updates=Update.ALL_TYPES,
-        timeout=settings.telegram.poll_timeout,
-        drop_pending_updates=False,
-    )
+async def serve(application: AsaApplication) -> None:
+    """`python -m bot run`: the bot (long polling) and its web side (health, metrics, pages)
+    in this one event loop, until SIGTERM or SIGINT; then both stop cleanly.
+
+    The web side starts first, so /healthz answers while the bot connects (and /readyz says
+    "not yet"); on a signal, the bot stops taking updates and finishes those in flight, then
+    the web side ends its live streams and stops.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for number in signals:
+        loop.add_signal_handler(number, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if application.runtime.settings.web.enabled:
+                from bot.web.server import serving
+
+                await stack.enter_async_context(serving(application))
+            await stack.enter_async_context(running(application))
+            _log.info("asa is running")
+            await stop.wait()
+            _log.info("stopping: no new updates; finishing those in flight")
+            # A second Ctrl-C while stopping interrupts at once, as people expect.
+            for number in signals:
+                loop.remove_signal_handler(number)
+    finally:
+        for number in signals:
+            loop.remove_signal_handler(number)

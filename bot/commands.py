@@ -64,6 +64,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("announcements", "menu.cmd.announcements", Capability.BROADCAST),
     Command("headcount", "menu.cmd.headcount", Capability.VIEW_HEADCOUNT),
     Command("summary", "menu.cmd.summary", Capability.VIEW_HEADCOUNT),
+    Command("screen", "menu.cmd.screen", Capability.VIEW_HEADCOUNT),
+    Command("dashboard", "menu.cmd.dashboard", Capability.VIEW_HEADCOUNT),
     Command("export", "menu.cmd.export", Capability.EXPORT),
     Command("grant", "menu.cmd.grant", Capability.MANAGE_ROLES),
     Command("revoke", "menu.cmd.revoke", Capability.MANAGE_ROLES),

@@ -6,11 +6,13 @@ the fix, so `python -m bot` can print it and exit with code 2 instead of a trace
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -105,6 +107,57 @@ class ReminderSettings(_Section):
     nudge_after_start_minutes: float = Field(default=30.0, gt=0)
 
 
+class WebSettings(_Section):
+    """The web side: health, metrics, the venue screen and the organisers' dashboard."""
+
+    # Serve the web application at all (health, metrics and pages share one listener).
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The address people reach the pages at (behind a reverse proxy: its https:// URL). Links
+    # the bot sends (the venue screen, the dashboard, laptop logins) start with it.
+    public_url: str = ""
+    # Mini App data (initData) older than this is refused.
+    init_data_max_age_seconds: int = Field(default=14400, ge=60, le=7 * 24 * 3600)
+    # A laptop login link works once, for this long; the session it opens lasts session_hours.
+    login_link_minutes: float = Field(default=10.0, gt=0, le=60)
+    session_hours: float = Field(default=12.0, gt=0, le=7 * 24)
+    # How often an open screen re-reads its event (a code rotated or check-in closed by hand),
+    # shared by every screen of that event; check-ins are pushed at once, not polled.
+    screen_tick_seconds: float = Field(default=2.0, ge=0.2, le=60)
+
+    @field_validator("listen")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("use an address such as 127.0.0.1, 0.0.0.0 or ::") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("use an address such as https://asa.example.org")
+        if parts.query or parts.fragment:
+            raise ValueError("the address must have no ?query or #fragment")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str:
+        """Where links point: public_url, else this listener (fine on one machine only)."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.listen}]" if ":" in self.listen else self.listen
+        return f"http://{host}:{self.port}"
+
+
 class Settings(_Section):
     """Everything the bot needs to run, validated."""
 
@@ -113,6 +166,7 @@ class Settings(_Section):
     bot: BotSettings = BotSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
     reminders: ReminderSettings = ReminderSettings()
+    web: WebSettings = WebSettings()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -18,10 +18,11 @@ from http import HTTPStatus
 from typing import Any
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import BaseRateLimiter, Defaults, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
+from bot import metrics
 from storage.database import session_is_open
 
 _log = logging.getLogger(__name__)
@@ -88,15 +89,23 @@ class GuardedRequest(HTTPXRequest):
             self._throttle.warning(
                 "session", "%s called while a database session is open", api_method
             )
-        return await super().do_request(
-            url,
-            method,
-            request_data,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-        )
+        try:
+            code, payload = await super().do_request(
+                url,
+                method,
+                request_data,
+                read_timeout=read_timeout,
+                write_timeout=write_timeout,
+                connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout,
+            )
+        except NetworkError:
+            metrics.TELEGRAM_ERRORS.labels("network").inc()
+            raise
+        kind = metrics.telegram_error_kind(code)
+        if kind is not None:
+            metrics.TELEGRAM_ERRORS.labels(kind).inc()
+        return code, payload
 
 
 class PollRequest(GuardedRequest):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import BaseUpdateProcessor
 
+from bot import metrics
 from bot.clock import Clock
 from bot.flood import FloodGate, Verdict
 
@@ -89,17 +91,26 @@ class PerPersonUpdateProcessor(BaseUpdateProcessor):
         key = ordering_key(update)
         if key is None:
             async with self._slots:
-                await coroutine
-                await self._after()
+                await self._measured(update, coroutine)
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock, self._slots:
-                await coroutine
-                await self._after()
+                await self._measured(update, coroutine)
         finally:
             self._release(key)
+
+    async def _measured(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Process the update (and persist after it), counted and timed for /metrics."""
+        kind = metrics.update_type(update)
+        started = time.monotonic()
+        try:
+            await coroutine
+            await self._after()
+        finally:
+            metrics.HANDLER_SECONDS.labels(kind).observe(time.monotonic() - started)
+            metrics.UPDATES_PROCESSED.labels(kind).inc()
 
     async def _after(self) -> None:
         if self._after_update is not None:
@@ -120,6 +131,7 @@ class PerPersonUpdateProcessor(BaseUpdateProcessor):
             self.warned.add(update.update_id)
             return False
         self.dropped += 1
+        metrics.UPDATES_DROPPED.inc()
         return True
 
     def take_warning(self, update_id: int) -> bool:

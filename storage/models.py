@@ -374,3 +374,46 @@ class PtbConversation(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     key: str = Field(primary_key=True, max_length=128)
     state: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class ScreenLink(SQLModel, table=True):
+    """A venue screen's link: a capability for one event, until it ends or is revoked.
+
+    The link itself is never stored: it is `<id>.<signature>`, the signature an HMAC (keyed by
+    a secret derived from the bot token) of the id, the event and this row's random nonce, so
+    the bot can show the same link again, and a copy of the database alone forges none.
+    """
+
+    __tablename__ = "screen_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    nonce: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebLogin(SQLModel, table=True):
+    """A one-time link that opens the dashboard on a laptop (signed like a screen link)."""
+
+    __tablename__ = "web_login"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    event_id: int = Field(foreign_key="event.id")
+    nonce: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebAction(SQLModel, table=True):
+    """An action taken from the dashboard, by its one-time request id: a replay finds it here
+    and changes nothing. Kept only as long as the credential that carried it could be valid."""
+
+    __tablename__ = "web_action"
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    telegram_id: int = Field(sa_type=BigInteger)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

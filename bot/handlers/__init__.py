@@ -32,6 +32,7 @@ def register_all(application: AsaApplication) -> None:
         registration,
         reports,
         scope,
+        screen,
         start,
         walkin,
     )
@@ -39,7 +40,18 @@ def register_all(application: AsaApplication) -> None:
 
     errors.register(application)
     scope.register(application)
-    families = (core, start, registration, checkin, walkin, events, broadcast, reports, admin)
+    families = (
+        core,
+        start,
+        registration,
+        checkin,
+        walkin,
+        events,
+        broadcast,
+        reports,
+        admin,
+        screen,
+    )
     callbacks: dict[str, Callback] = {}
     legacy: set[str] = set()
     for family in families:

@@ -13,12 +13,13 @@ from datetime import datetime
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.scope import Actor
-from bot.services import checkins
+from bot.services import checkins, live, screens
 from bot.services.checkins import CheckInResult, CheckOutResult, SearchResult, WrongCodeLimiter
 from bot.services.errors import NotRegistered
 from bot.usecases import transaction
-from storage.database import Database
+from storage.database import Database, after_commit
 from storage.models import ChatState, Person
 
 # The flow that waits for a typed code (bot/handlers/checkin.py).
@@ -53,17 +54,29 @@ async def _end_code_prompt(session: AsyncSession, *, person_id: int, now: dateti
     )
 
 
+async def after_check_in(
+    session: AsyncSession, result: CheckInResult, *, now: datetime
+) -> CheckInResult:
+    """A check-in was recorded, by any route: a waiting code prompt ends, live screens hear of
+    it, and /metrics counts it, once the transaction commits."""
+    await _end_code_prompt(session, person_id=result.person_id, now=now)
+    await live.changed(session, event_id=result.event_id)
+    after_commit(session, lambda: metrics.CHECKINS.labels(result.method.value).inc())
+    return result
+
+
 @transaction
 async def with_token(
     session: AsyncSession, *, actor: Actor, token: str, now: datetime
 ) -> CheckInResult:
-    """A scanned QR code (a `/start ci-<token>` deep link)."""
+    """A scanned QR code (a `/start ci-<token>` deep link, or a venue screen's QR, which also
+    carries the code shown beside it and stops working when that code changes)."""
     person_id = _person_id(actor)
+    token = await screens.checked_token(session=session, payload=token, now=now)
     result = await checkins.check_in_by_token(
         session=session, person_id=person_id, token=token, now=now
     )
-    await _end_code_prompt(session, person_id=person_id, now=now)
-    return result
+    return await after_check_in(session, result, now=now)
 
 
 async def with_code(
@@ -76,8 +89,7 @@ async def with_code(
         result = await checkins.check_in_by_code(
             session=session, person_id=person_id, code_text=code_text, now=now, limiter=limiter
         )
-        await _end_code_prompt(session, person_id=person_id, now=now)
-        return result
+        return await after_check_in(session, result, now=now)
 
     return await db.run(work)
 
@@ -102,8 +114,7 @@ async def at_location(
         forwarded=forwarded,
         now=now,
     )
-    await _end_code_prompt(session, person_id=person_id, now=now)
-    return result
+    return await after_check_in(session, result, now=now)
 
 
 @transaction
@@ -133,5 +144,4 @@ async def for_someone(
     result = await checkins.check_in_for(
         session=session, access=actor.access, event_id=event_id, person_id=person_id, now=now
     )
-    await _end_code_prompt(session, person_id=person_id, now=now)
-    return result
+    return await after_check_in(session, result, now=now)

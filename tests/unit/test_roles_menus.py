@@ -36,7 +36,15 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
         (Role.STAFF, ["checkin_for", "walkin"]),
         (
             Role.COORDINATOR,
-            ["checkin_for", "broadcast", "announcements", "headcount", "summary"],
+            [
+                "checkin_for",
+                "broadcast",
+                "announcements",
+                "headcount",
+                "summary",
+                "screen",
+                "dashboard",
+            ],
         ),
         (
             Role.ORGANISER,
@@ -48,6 +56,8 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
                 "announcements",
                 "headcount",
                 "summary",
+                "screen",
+                "dashboard",
                 "export",
             ],
         ),
