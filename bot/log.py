@@ -86,7 +86,7 @@ def format_exception_safely(error: BaseException) -> str:
 class RedactingFormatter(logging.Formatter):
     """Formats as usual, tracebacks without untrusted messages, then redacts the whole line."""
 
-    def formatException(self, ei: ExcInfo | tuple[None, None, None]) -> str:  # noqa: N802
+    def formatException(self, ei: ExcInfo | tuple[None, None, None]) -> str:
         """Frames and exception types; messages only of safe kinds."""
         error = ei[1]
         if error is None:

@@ -17,7 +17,7 @@ from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.scope import Actor
-from bot.services import checkins, codes, events
+from bot.services import checkins, codes, events, live
 from bot.services.access import Capability
 from bot.services.errors import NotRegistered
 from bot.services.events import EventFields, RsvpResult, SignUp, Switch
@@ -237,6 +237,9 @@ async def press(
         event, told = cancelled.event, cancelled.told
     else:  # show codes, ask to confirm, or back to the card
         event = await events.event_to_manage(session=session, access=access, event_id=event_id)
+    if changed and button.action in (Action.SWITCH, Action.ROTATE, Action.CANCEL):
+        # Venue screens and dashboards (any replica) follow the code and the check-in state.
+        await live.changed(session, event_id=event_id)
     shows_codes = button.action is Action.CODE or (button.action is Action.ROTATE and changed)
     return Pressed(
         card=await _card(session, actor=actor, event=event, now=now),
@@ -301,5 +304,6 @@ async def save(
             notifier=notifier,
         )
         shown = None
+        await live.changed(session, event_id=event.id or 0)
     await _end_event_flow(session, telegram_id=actor.telegram_id, now=now)
     return Saved(event_id=event.id or 0, title=event.title, codes=shown)

@@ -109,6 +109,8 @@ async def test_the_screen_shows_the_current_link_and_follows_code_and_count(
     await organiser.send("/events")
     card = await organiser.wait_for(lambda m: event.title in m.shown_text)
     await organiser.press("เปลี่ยนรหัสใหม่", message=card)
+    await organiser.wait_for_edit(card)  # "a new code: sure?"
+    await organiser.press("✅ เปลี่ยนรหัส", message=card)
     await organiser.wait_for(lambda m: "รหัสเช็กอิน:" in m.shown_text)
     fresh = await current(bot, event)
     assert fresh.code != event.code
