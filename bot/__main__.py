@@ -91,11 +91,13 @@ def _run(settings: Settings) -> int:
     """Run the bot and its web side until SIGTERM or SIGINT."""
     from bot.app import build_application, serve
     from bot.web.server import WebListenError
+    from storage.database import single_process
 
     _log.info("starting asa")
     try:
-        asyncio.run(serve(build_application(settings)))
-    except WebListenError as error:
+        with single_process(settings.database.url):
+            asyncio.run(serve(build_application(settings)))
+    except (WebListenError, DatabaseError) as error:
         print(f"asa: {error}", file=sys.stderr)
         return EXIT_CONFIG
     return 0

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from telegram import Update
+from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot import metrics
@@ -18,12 +19,14 @@ from bot.config import Settings
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler as outbox
 from bot.handlers import register_all
+from bot.intake import InboxWorker
 from bot.lastseen import LastSeen
 from bot.runtime import Activity, Runtime
 from bot.services.startup import prepare_database
-from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest
+from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest, retry_after_seconds
 from bot.update_processor import PerPersonUpdateProcessor
 from bot.usecases.scope import touch_people
+from bot.web.webhook import webhook_url
 from storage.persistence import SqlPersistence
 
 _log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ _log = logging.getLogger(__name__)
 POLL_READ_SLACK_SECONDS = 10
 # How long a request may wait for a free connection in the pool under a burst.
 POOL_TIMEOUT_SECONDS = 10.0
+SET_WEBHOOK_ATTEMPTS = 5
 
 
 class TrackedQueue(asyncio.Queue[object]):
@@ -166,6 +170,64 @@ async def running(
             await application.post_shutdown(application)
 
 
+@contextlib.asynccontextmanager
+async def webhooking(application: AsaApplication) -> AsyncIterator[None]:
+    """Run the bot in webhook mode: updates arrive through the web side's endpoint and the
+    inbox table (bot/intake.py); this process processes its share of them."""
+    await application.initialize()
+    if application.post_init is not None:
+        await application.post_init(application)
+    await application.start()
+    await ensure_webhook(application)
+    worker = InboxWorker(
+        application, concurrency=application.runtime.settings.bot.max_concurrent_updates
+    )
+    application.inbox = worker
+    application.runtime.activity.workers.append(worker)
+    worker.start()
+    try:
+        yield
+    finally:
+        await worker.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
+
+
+async def ensure_webhook(application: AsaApplication) -> None:
+    """Point Telegram at this deployment's webhook, unless it already is (every replica
+    starts with this; only a change calls setWebhook, which Telegram rate-limits)."""
+    telegram = application.runtime.settings.telegram
+    url = webhook_url(application)
+    wanted = sorted(Update.ALL_TYPES)
+    for attempt in range(SET_WEBHOOK_ATTEMPTS):
+        info = await application.bot.get_webhook_info()
+        same = (
+            info.url == url
+            and sorted(info.allowed_updates or ()) == wanted
+            and info.max_connections == telegram.max_connections
+        )
+        if same:
+            return
+        try:
+            await application.bot.set_webhook(
+                url=url,
+                secret_token=telegram.secret_token,
+                allowed_updates=wanted,
+                max_connections=telegram.max_connections,
+                drop_pending_updates=False,
+            )
+            _log.info("webhook set")
+            return
+        except RetryAfter as error:
+            if attempt + 1 == SET_WEBHOOK_ATTEMPTS:
+                raise
+            # Another replica may be setting it right now: look again after the wait.
+            await asyncio.sleep(retry_after_seconds(error))
+
+
 async def serve(application: AsaApplication) -> None:
     """`python -m bot run`: the bot (long polling) and its web side (health, metrics, pages)
     in this one event loop, until SIGTERM or SIGINT; then both stop cleanly.
@@ -185,7 +247,10 @@ async def serve(application: AsaApplication) -> None:
                 from bot.web.server import serving
 
                 await stack.enter_async_context(serving(application))
-            await stack.enter_async_context(running(application))
+            webhook = application.runtime.settings.telegram.mode == "webhook"
+            await stack.enter_async_context(
+                webhooking(application) if webhook else running(application)
+            )
             _log.info("asa is running")
             await stop.wait()
             _log.info("stopping: no new updates; finishing those in flight")

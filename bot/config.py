@@ -15,7 +15,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/asa.db"
@@ -25,6 +32,7 @@ TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
 # BotFather tokens are "<bot id>:<35 characters>"; we accept a little more than 35 so that a
 # future change of length does not lock anyone out, but never anything with spaces or quotes.
 TOKEN_PATTERN = re.compile(r"^\d{3,15}:[A-Za-z0-9_-]{30,64}$")
+SECRET_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 SUPPORTED_LANGUAGES = ("th", "en")
 
 
@@ -46,6 +54,37 @@ class TelegramSettings(_Section):
     max_retries: int = Field(default=3, ge=0, le=10)
     poll_timeout: int = Field(default=30, ge=0, le=50)
     paid_broadcast: bool = False
+    # "polling" (one process, the default) or "webhook" (Telegram posts updates to
+    # webhook_url; any number of replicas on PostgreSQL behind it).
+    mode: Literal["polling", "webhook"] = "polling"
+    # The public https:// address Telegram reaches this bot's web side at (its reverse
+    # proxy); updates go to <webhook_url>/telegram/<a path derived from secret_token>.
+    webhook_url: str = ""
+    # Sent by Telegram with every update (X-Telegram-Bot-Api-Secret-Token); 1-256 of A-Z a-z
+    # 0-9 _ -. Prefer the WEBHOOK_SECRET environment variable.
+    secret_token: str = ""
+    # How many deliveries Telegram makes at once (1-100).
+    max_connections: int = Field(default=40, ge=1, le=100)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_address(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("Telegram only posts to https:// addresses")
+        if not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("use an address such as https://asa.example.org")
+        return value.rstrip("/")
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret_characters(cls, value: str) -> str:
+        if value and not SECRET_TOKEN_PATTERN.fullmatch(value):
+            raise ValueError("use 1 to 256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
 
 
 class DatabaseSettings(_Section):
@@ -173,6 +212,25 @@ class Settings(_Section):
         """The time zone people live in."""
         return ZoneInfo(self.bot.timezone)
 
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        """Webhook mode needs its address, its secret and the web side that receives it."""
+        telegram = self.telegram
+        if telegram.mode != "webhook":
+            return self
+        if not telegram.webhook_url:
+            raise ValueError(
+                "[telegram] mode = webhook needs [telegram] webhook_url, the https:// address "
+                "Telegram can reach"
+            )
+        if not telegram.secret_token:
+            raise ValueError(
+                "[telegram] mode = webhook needs [telegram] secret_token (or WEBHOOK_SECRET)"
+            )
+        if not self.web.enabled:
+            raise ValueError("[telegram] mode = webhook needs [web] enabled = true")
+        return self
+
 
 def config_path(explicit: str | Path | None, environ: dict[str, str] | None = None) -> Path:
     """The config file to read: --config, else ASA_CONFIG, else ./config.toml."""
@@ -243,6 +301,8 @@ def _apply_environment(raw: dict[str, Any], env: dict[str, str]) -> None:
         raw.setdefault("telegram", {})["token"] = env["BOT_TOKEN"].strip()
     if env.get("DATABASE_URL"):
         raw.setdefault("database", {})["url"] = env["DATABASE_URL"].strip()
+    if env.get("WEBHOOK_SECRET"):
+        raw.setdefault("telegram", {})["secret_token"] = env["WEBHOOK_SECRET"].strip()
 
 
 def _validate(raw: dict[str, Any], file: Path) -> Settings:
@@ -258,6 +318,9 @@ def _validate(raw: dict[str, Any], file: Path) -> Settings:
                 "config.example.toml."
             ) from None
         message = str(first["msg"]).removeprefix("Value error, ")
+        if not first["loc"]:
+            # A rule across sections (webhook mode and its settings): its message says it all.
+            raise ConfigError(f"{message[0].upper()}{message[1:]} (in {file}).") from None
         raise ConfigError(
             f"Setting {key} in {file} is invalid ({message}): see config.example.toml."
         ) from None

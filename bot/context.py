@@ -12,6 +12,7 @@ from bot.scope import Actor
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import Settings
+    from bot.intake import InboxWorker
     from bot.lastseen import LastSeen
     from bot.runtime import Runtime
     from bot.update_processor import PerPersonUpdateProcessor
@@ -39,6 +40,8 @@ class AsaApplication(Application[ExtBot[None], "AsaContext", UserData, ChatData,
         self.runtime = runtime
         self.processor = processor
         self.last_seen = last_seen
+        # Webhook mode's worker (bot/intake.py); None while polling.
+        self.inbox: InboxWorker | None = None
 
 
 class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):

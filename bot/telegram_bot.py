@@ -14,11 +14,12 @@ import json
 import logging
 import os
 import time
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
 from telegram import Update
-from telegram.error import NetworkError, TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, Defaults, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
@@ -27,12 +28,24 @@ from storage.database import session_is_open
 
 _log = logging.getLogger(__name__)
 
+# python-telegram-bot 22 reports "retry after" as a timedelta when asked to (and warns about
+# its int otherwise); asa always asks.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 DEFAULT_NONE = BaseRequest.DEFAULT_NONE
 STRICT_SESSIONS_ENV = "ASA_STRICT_SESSIONS"
 # The loggers python-telegram-bot dumps unparsable updates to (Bot's and ExtBot's).
 RAW_DUMP_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot")
 # At most one log line per this many seconds for each kind of repeated problem.
 LOG_EVERY_SECONDS = 10.0
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """How long Telegram asked to wait, in seconds."""
+    value: object = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value) if isinstance(value, int | float) else 1.0
 
 
 class SessionOpenDuringRequest(RuntimeError):

@@ -10,10 +10,12 @@ gets `DatabaseUnavailable` and can say honestly that nothing was recorded.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
@@ -170,6 +172,32 @@ def _inject_latency(engine: AsyncEngine) -> None:
 
     event.listen(engine.sync_engine, "before_cursor_execute", pause)
     event.listen(engine.sync_engine, "commit", pause)
+
+
+@contextmanager
+def single_process(url: str) -> Iterator[None]:
+    """While running on SQLite, hold an exclusive lock beside the database file: a second
+    process on the same file (a second replica) is refused in one sentence. SQLite serves one
+    process; replicas share PostgreSQL."""
+    parsed = parse_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    lock_path = Path(f"{parsed.database}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseError(
+                f"Another asa process already runs on the SQLite database {parsed.database}: "
+                "SQLite serves one process, so run several replicas on PostgreSQL "
+                "([database] url = postgresql+asyncpg://...)."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

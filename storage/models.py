@@ -417,3 +417,41 @@ class WebAction(SQLModel, table=True):
     request_id: str = Field(primary_key=True, max_length=64)
     telegram_id: int = Field(sa_type=BigInteger)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class InboxStatus(StrEnum):
+    """Where an update received by webhook is."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+
+
+class InboxUpdate(SQLModel, table=True):
+    """An update Telegram delivered by webhook, written down before Telegram got its 200.
+
+    Whichever replica received it, any replica processes it; one person's updates one at a
+    time, in update_id order (only the oldest unfinished update of a person can be claimed).
+    A copy Telegram sends again, or that reaches two replicas, finds its row and is dropped.
+    Done rows are kept a day, to recognise late copies, then purged.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_person_update", "person_key", "update_id"),
+        Index("ix_inbox_status_update", "status", "update_id"),
+    )
+
+    update_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    # The sender (or the chat for anonymous updates); 0 when neither can be read.
+    person_key: int = Field(sa_type=BigInteger)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=InboxStatus.PENDING, max_length=16)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    received_by: str | None = Field(default=None, max_length=64)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -7,11 +7,12 @@ import contextlib
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.app import build_application, running
+from bot.app import build_application, running, webhooking
 from bot.clock import FakeClock, ShiftedClock
 from bot.config import Settings
 from bot.context import AsaApplication
 from bot.runtime import Activity
+from bot.web.server import serving
 
 if TYPE_CHECKING:
     from tests.fake_telegram import FakeTelegram
@@ -34,9 +35,14 @@ async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
 
 
 def test_settings(
-    *, telegram: FakeTelegram, database_url: str, **sections: dict[str, Any]
+    *,
+    telegram: FakeTelegram,
+    database_url: str,
+    telegram_section: dict[str, Any] | None = None,
+    **sections: dict[str, Any],
 ) -> Settings:
-    """Settings for the fake server and a test database; `sections` override any key."""
+    """Settings for the fake server and a test database; `sections` override any key
+    (`telegram_section` the [telegram] ones, whose name the fake server's argument takes)."""
     raw: dict[str, Any] = {
         "telegram": {
             "token": telegram.token,
@@ -48,6 +54,7 @@ def test_settings(
         "database": {"url": database_url},
         "bot": {},
     }
+    raw["telegram"].update(telegram_section or {})
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return Settings.model_validate(raw)
@@ -78,7 +85,12 @@ class BotHarness:
         assert self._stack is None, "already running"
         self.application = build_application(self.settings, clock=self.clock)
         self._stack = contextlib.AsyncExitStack()
-        await self._stack.enter_async_context(running(self.application))
+        if self.settings.telegram.mode == "webhook":
+            # As `python -m bot run` does it: the web side (which receives the updates) first.
+            await self._stack.enter_async_context(serving(self.application))
+            await self._stack.enter_async_context(webhooking(self.application))
+        else:
+            await self._stack.enter_async_context(running(self.application))
         return self.application
 
     async def stop(self) -> None:

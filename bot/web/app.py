@@ -63,6 +63,7 @@ from bot.usecases.screen import ScreenState
 from bot.web import auth
 from bot.web.hub import Hub
 from bot.web.render import STATIC, qr_svg, render
+from bot.web.webhook import webhook_route
 from storage.database import Database
 from storage.migrate import head_revision
 
@@ -130,7 +131,14 @@ class WebApp:
             Route("/api/dashboard/{event_id:int}/stream", self.dashboard_stream),
             Route("/login/{link}", self.login_page, methods=["GET", "POST"]),
             Route("/download/{token}.{fmt}", self.download),
+            *self._webhook(),
         ]
+
+    def _webhook(self) -> list[Route]:
+        """Telegram's deliveries, in webhook mode only."""
+        if self.settings.telegram.mode != "webhook":
+            return []
+        return [webhook_route(self.application)]
 
     @property
     def bot_username(self) -> str:

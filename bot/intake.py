@@ -1,0 +1,214 @@
+"""Webhook mode: updates come in through the inbox table, and any replica processes them.
+
+The webhook endpoint (bot/web/app.py) writes each update down and answers 200; this worker
+claims updates (bot/services/inbox.py: one person's one at a time, in order, across every
+replica), runs each through the same update processor as polling does (flood control, a
+concurrency slot, every handler), and marks it done. A replica that dies leaves its claims to
+expire; another replica takes them over.
+
+It wakes when this process stored an update, when PostgreSQL says another replica did
+(LISTEN asa_inbox), and every `POLL_SECONDS` in case a notification was missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+
+from bot.context import AsaApplication
+from bot.services.inbox import Claimed
+from bot.telegram_bot import Throttled
+from bot.usecases import inbox
+from storage.database import DatabaseUnavailable
+
+_log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+LEASE = timedelta(seconds=30)  # a claim not renewed for this long belongs to a dead replica
+RENEW_SECONDS = 5.0
+LISTEN_RETRY_SECONDS = 2.0
+# A graceful stop (SIGTERM) waits this long for updates in flight, then hands them back.
+STOP_GRACE_SECONDS = 7.0
+
+
+class InboxWorker:
+    """Claims, processes and finishes webhook updates in this process."""
+
+    def __init__(self, application: AsaApplication, *, concurrency: int) -> None:
+        self.application = application
+        self.runtime = application.runtime
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._throttle = Throttled()
+        self.processed = 0
+        self.listening = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin claiming (and listening, on PostgreSQL)."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._claim_loop(), name="asa:inbox"),
+            loop.create_task(self._renew_loop(), name="asa:inbox-renew"),
+        ]
+        if self.runtime.engine.dialect.name == "postgresql":
+            self._tasks.append(loop.create_task(self._listen(), name="asa:inbox-listen"))
+        self.wake()
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Claim nothing more; finish what is in flight within `grace`, hand back the rest."""
+        self._stopping.set()
+        self._wake.set()
+        unfinished = list(self._in_flight.values())
+        if unfinished:
+            _, late = await asyncio.wait(unfinished, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                with contextlib.suppress(Exception):
+                    handed = await inbox.release(self.runtime.db, me=self.runtime.instance)
+                    _log.warning("stopping: %d update(s) handed back to other replicas", handed)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def wake(self) -> None:
+        """Look at the inbox now."""
+        self._wake.set()
+        self.runtime.activity.fire()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing claimed and nothing asked for (for settling and graceful stops)."""
+        return not self._in_flight and not self._wake.is_set()
+
+    # -- claiming -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=POLL_SECONDS)
+            if self._stopping.is_set():
+                return
+            free = self.concurrency - len(self._in_flight)
+            if free <= 0:
+                # Full: a finishing update wakes us again.
+                self._wake.clear()
+                continue
+            self._wake.clear()
+            try:
+                claimed = await self._claim(free)
+            except DatabaseUnavailable:
+                continue
+            except Exception:
+                _log.exception("claiming webhook updates failed")
+                continue
+            for item in claimed:
+                self._in_flight[item.update_id] = asyncio.get_running_loop().create_task(
+                    self._process(item), name=f"asa:update:{item.update_id}"
+                )
+            if len(claimed) == free:
+                self._wake.set()  # there may be more
+            self.runtime.activity.fire()
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        now = self.runtime.clock.now()
+        return await inbox.claim(
+            self.runtime.db, me=self.runtime.instance, now=now, stale=now - LEASE, limit=limit
+        )
+
+    async def _process(self, item: Claimed) -> None:
+        """Run one update through the processor and every handler, then mark it done."""
+        activity = self.runtime.activity
+        activity.update_started()
+        try:
+            update = self._parse(item)
+            if update is not None:
+                processor = self.application.processor
+                await processor.process_update(update, self.application.process_update(update))
+            await inbox.finish(
+                self.runtime.db, update_ids=[item.update_id], now=self.runtime.clock.now()
+            )
+            self.processed += 1
+        except Exception:
+            # Left claimed: its lease runs out and it is tried again (here or elsewhere).
+            _log.exception("update %s could not be finished", item.update_id)
+        finally:
+            self._in_flight.pop(item.update_id, None)
+            activity.update_finished()
+            self._wake.set()
+
+    def _parse(self, item: Claimed) -> Update | None:
+        """The update, or None (logged, at a bounded rate) when it cannot be read."""
+        try:
+            return Update.de_json(item.payload, self.application.bot)
+        except Exception as error:
+            self._throttle.warning(
+                "malformed",
+                "update %s could not be parsed (%s); skipped",
+                item.update_id,
+                type(error).__name__,
+            )
+            return None
+
+    async def _renew_loop(self) -> None:
+        """Keep the claims of updates in flight alive, so nobody takes them over."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=RENEW_SECONDS)
+            ids = list(self._in_flight)
+            if ids:
+                try:
+                    await inbox.renew(
+                        self.runtime.db,
+                        me=self.runtime.instance,
+                        update_ids=ids,
+                        now=self.runtime.clock.now(),
+                    )
+                except Exception as error:
+                    _log.warning("renewing claims failed (%s)", type(error).__name__)
+
+    # -- PostgreSQL notifications ---------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """LISTEN for updates stored by any replica; reconnect after losing the connection."""
+        import asyncpg
+
+        dsn = self.runtime.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        while not self._stopping.is_set():
+            connection: Any = None
+            try:
+                connection = await asyncpg.connect(dsn)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await connection.add_listener(inbox.CHANNEL, self._notified)
+                self.listening = True
+                self.wake()  # whatever arrived while we were not listening
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                _log.warning("inbox notifications: not listening (%s)", type(error).__name__)
+            finally:
+                self.listening = False
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=LISTEN_RETRY_SECONDS)
+
+    def _notified(self, *_: object) -> None:
+        self.wake()
