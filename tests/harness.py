@@ -38,7 +38,7 @@ def test_settings(
     *,
     telegram: FakeTelegram,
     database_url: str,
-    telegram_section: dict[str, Any] | None = None,
+    telegram_section: dict[str, Any] | None = None,  # noqa: PT028  (not a test)
     **sections: dict[str, Any],
 ) -> Settings:
     """Settings for the fake server and a test database; `sections` override any key

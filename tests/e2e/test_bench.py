@@ -295,7 +295,7 @@ def test_killing_the_bench_leaves_no_child_and_no_scratch_database(
 ) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    bench = subprocess.Popen(  # noqa: S603 (this interpreter, our arguments)
+    bench = subprocess.Popen(
         [sys.executable, "-m", "bench", "checkin", "--quick", "--db", backend()],
         cwd=REPO,
         env={**os.environ, "TMPDIR": str(scratch)},  # where its SQLite files and logs go
