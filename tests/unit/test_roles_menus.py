@@ -33,7 +33,7 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
 @pytest.mark.parametrize(
     ("role", "extra"),
     [
-        (Role.STAFF, ["checkin_for", "walkin"]),
+        (Role.STAFF, ["checkin_for", "walkin", "merge"]),
         (
             Role.COORDINATOR,
             ["checkin_for", "broadcast", "announcements", "headcount", "summary"],
@@ -43,6 +43,7 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
             [
                 "checkin_for",
                 "walkin",
+                "merge",
                 "newevent",
                 "broadcast",
                 "announcements",
