@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services import audit, codes, geo
+from bot.services import audit, codes, geo, people
 from bot.services.access import GRANTS, Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -514,7 +514,8 @@ async def check_in_for(
     """Staff check someone else in; audited."""
     access.require(Capability.CHECK_IN_OTHERS)
     person = await session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
+    # A record merged into another one counts no more: its person is checked in on the other.
+    if person is None or person.erased_at is not None or person.merged_into_id is not None:
         raise NotFound("person")
     await _require_in_zone(session=session, access=access, person=person)
     event = await get_event(session=session, event_id=event_id)
@@ -558,7 +559,7 @@ async def search_people(
     if len(text) < SEARCH_MIN_CHARS:
         raise SearchTooShort(min=SEARCH_MIN_CHARS)
     text = text[:100]
-    statement = select(Person).where(col(Person.erased_at).is_(None))
+    statement = select(Person).where(*people.counted())
     phone = _phone_pattern(text)
     if phone is None:
         pattern = "%" + _escape_like(text) + "%"

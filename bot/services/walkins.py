@@ -19,7 +19,6 @@ from bot.services import checkins, people, registration
 from bot.services.access import Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.checkins import CheckInResult
-from bot.services.errors import NotFound
 from bot.services.events import get_event
 from bot.services.registration import PersonFields
 from storage.models import CheckInMethod, Person
@@ -124,10 +123,10 @@ async def check_in_known(
     """The person at the door is a known record: check that one in (by staff); audited.
     Returns the check-in and the name on the record."""
     access.require(Capability.REGISTER_WALKINS)
-    person = await session.get(Person, person_id)
-    if person is None or person.erased_at is not None or person.merged_into_id is not None:
-        raise NotFound("person")
+    # Refuses a record that was erased or merged into another one.
     result = await checkins.check_in_for(
         session=session, access=access, event_id=event_id, person_id=person_id, now=now
     )
-    return result, person.full_name or ""
+    person = await session.get(Person, person_id)
+    name = person.full_name if person is not None else None
+    return result, name or ""

@@ -359,6 +359,9 @@ async def test_a_typed_number_is_offered_to_staff_who_merge_and_undo(
         gone = await session.get(Person, walkin.id)
         assert gone is not None
         assert gone.merged_into_id == registered.id
+    # Staff searching the number now find one person, not two.
+    await staff.send("/checkin_for 0812345678")
+    assert len((await staff.next_reply()).button_texts) == 1
     # Pressing merge again changes nothing.
     await staff.press_data(f"mg:m:{registered.id}:{walkin.id}", message=merged_message)
     assert "ไม่ได้" in (await staff.wait_for_answer())["text"]
