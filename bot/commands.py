@@ -59,6 +59,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "menu.cmd.help", in_flow=InFlow.KEEPS),
     Command("checkin_for", "menu.cmd.checkin_for", Capability.CHECK_IN_OTHERS),
     Command("walkin", "menu.cmd.walkin", Capability.REGISTER_WALKINS),
+    Command("merge", "menu.cmd.merge", Capability.REGISTER_WALKINS),
     Command("newevent", "menu.cmd.newevent", Capability.MANAGE_EVENTS),
     Command("broadcast", "menu.cmd.broadcast", Capability.BROADCAST),
     Command("announcements", "menu.cmd.announcements", Capability.BROADCAST),

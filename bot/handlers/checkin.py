@@ -17,7 +17,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
 from bot.flows import Flow, Input, Run
-from bot.handlers import GROUP_MAIN
+from bot.handlers import GROUP_MAIN, registration
 from bot.handlers.dispatch import Callback, set_location_handler
 from bot.handlers.updates import args_of, message_of, query_of, text_of, trailing_ids
 from bot.i18n.dates import format_datetime, format_time
@@ -145,10 +145,11 @@ async def _try_code(update: Update, context: AsaContext, text: str) -> bool:
 
 async def checkin_command(update: Update, context: AsaContext) -> None:
     """/checkin CODE checks in at once; /checkin alone asks for the code."""
-    if not context.actor.registered:
-        await message_of(update).reply_text(context.t("checkin.register_first"))
-        return
     code = "".join(args_of(context))
+    if not context.actor.registered:
+        # Registration first; the code waits in its draft and checks the person in after.
+        await registration.newcomer_checkin(update, context, code)
+        return
     if code:
         await _try_code(update, context, code)
         return

@@ -1,418 +1,380 @@
-"""/walkin: staff register and check in a person without Telegram (legacy conversation).
+"""/walkin and /merge: staff entering people without Telegram, and one record per person.
 
-Still a ConversationHandler keeping its draft in user_data; it moves to the flow engine
-(bot/flows.py) with the registration steps it shares.
+/walkin asks which event (when several are open), then the person-field steps registration
+shares (bot/handlers/person_steps.py) in the door's order: name, who, agency, district, role and
+phone (which may be left out). Before anything is written, staff see the records that may be
+the same person (the same phone number, or the same name in the same district): "this is the
+person" checks that record in; "someone new" goes on to the summary, which saves a new walk-in
+record and checks it in.
+
+/merge lists pairs of records that may be one person (at least one of them a walk-in) and the
+latest merges, each with an undo button; `/merge 081-234-5678` looks at one number. Its buttons
+are stateless (`mg:...`) and re-checked when pressed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
-from bot.data.districts import search_districts
+from bot.flows import Flow, Run
 from bot.handlers import GROUP_MAIN
 from bot.handlers.checkin import error_text
-from bot.handlers.common import current_access, current_person
-from bot.handlers.updates import message_of, query_of
+from bot.handlers.dispatch import Callback
+from bot.handlers.person_steps import (
+    DOOR,
+    PersonSteps,
+    district_label,
+    edit_rows,
+    masked_phone,
+    summary_lines,
+)
+from bot.handlers.updates import args_of, message_of, parse_id, query_of, trailing_ids
 from bot.i18n.dates import format_time
-from bot.services import checkins
-from bot.services.access import Capability
-from bot.services.checkins import WalkinFields
 from bot.services.errors import DomainError
-from bot.services.startup import geography
-from bot.services.validation import InvalidName, InvalidPhone, normalise_name, normalise_phone
-from storage.models import Agency, ParticipantType, VolunteerRole
+from bot.services.merges import Candidate, PersonCard
+from bot.services.registration import InvalidFields, PersonDraft
+from bot.services.validation import InvalidPhone, normalise_phone
+from bot.services.walkins import KnownPerson
+from bot.usecases import walkin as walking
 
-W_EVENT = "wi.event"
-W_NAME = "wi.name"
-W_TYPE = "wi.type"
-W_AGENCY = "wi.agency"
-W_DISTRICT = "wi.district"
-W_ROLE = "wi.role"
-W_PHONE = "wi.phone"
-W_CONFIRM = "wi.confirm"
-
-WALKIN_KEY = "walkin_draft"
+MERGE = "mg:"
+TITLE_CHARS = 60
+NAME_CHARS = 40
 
 
-async def _reply_error(update: Update, context: AsaContext, error: DomainError) -> None:
-    """Say why, as a message or a button's alert."""
-    text = error_text(context, error)
-    if update.callback_query is not None:
-        await update.callback_query.answer(text[:200], show_alert=True)
+# ---------------------------------------------------------------------------------------------
+# /walkin
+
+
+@dataclass
+class WalkinDraft:
+    """A walk-in being entered: for which event, the answers, and whether staff have seen the
+    records that may be the same person."""
+
+    person: PersonDraft = field(default_factory=PersonDraft)
+    event_id: int = 0
+    event_title: str = ""
+    looked_up: bool = False
+
+
+WALKIN = Flow("walkin", WalkinDraft, title_key="flow.walkin")
+
+
+async def _fields_done(update: Update, context: AsaContext, run: Run[WalkinDraft]) -> None:
+    """Every answer is in: first the records that may be this person, then the summary."""
+    if not run.draft.looked_up:
+        try:
+            known = await walking.known_people(context.db, entry=_entry(context, run))
+        except InvalidFields as error:
+            await STEPS.redo(context, run, str(error.values.get("field")), _invalid(context))
+            return
+        run.draft.looked_up = True
+        if known:
+            await _ask_known(context, run, known)
+            return
+    await _show_summary(context, run)
+
+
+STEPS = PersonSteps(WALKIN, DOOR, person=lambda draft: draft.person, done=_fields_done)
+
+
+def _entry(context: AsaContext, run: Run[WalkinDraft]) -> walking.Entry:
+    """Who is entering whom."""
+    return walking.Entry(context.actor, run.draft.person, context.runtime.geography)
+
+
+def _invalid(context: AsaContext) -> str:
+    """What staff read when an answer turned out unusable at the end."""
+    return context.t("walkin.invalid")
+
+
+async def walkin_command(update: Update, context: AsaContext) -> None:
+    """/walkin: which event (if several are open), then the person's details."""
+    await _ask_event(update, context, WALKIN.start(WalkinDraft(), "event"))
+
+
+async def _ask_event(update: Update, context: AsaContext, run: Run[WalkinDraft]) -> None:
+    """The open events as buttons; with one, straight on to the first question."""
+    found = await walking.open_events(context.db, actor=context.actor, now=context.clock.now())
+    if not found:
+        await run.end(context)
+        await message_of(update).reply_text(context.t("checkin.no_open_event"))
         return
-    await message_of(update).reply_text(text)
+    if len(found) > 1:
+        rows = [[(event.title[:TITLE_CHARS], str(event.id))] for event in found]
+        await run.ask(context, context.t("walkin.which_event"), step="event", buttons=rows)
+        return
+    run.draft.event_id, run.draft.event_title = found[0].id, found[0].title
+    await STEPS.ask_next(update, context, run)
 
 
-def _event_buttons(found: list[Any], prefix: str) -> InlineKeyboardMarkup:
-    """One button per open event."""
-    return InlineKeyboardMarkup(
+@WALKIN.on_button("event")
+async def event_chosen(
+    update: Update, context: AsaContext, run: Run[WalkinDraft], payload: str
+) -> None:
+    """The event, when several are open (it must still be open)."""
+    query, _ = query_of(update)
+    found = await walking.open_events(context.db, actor=context.actor, now=context.clock.now())
+    event = next((e for e in found if str(e.id) == payload), None)
+    if event is None:
+        await query.answer(context.t("checkin.no_open_event"), show_alert=True)
+        return
+    run.draft.event_id, run.draft.event_title = event.id, event.title
+    await query.answer()
+    await query.edit_message_text(f"{context.t('walkin.which_event')}\n\n✅ {event.title}")
+    await STEPS.ask_next(update, context, run)
+
+
+def _record_line(context: AsaContext, record: KnownPerson | PersonCard, *more: str) -> str:
+    """One record: name, hidden phone, district, Telegram or entered at the door, and `more`."""
+    t, geo = context.t, context.runtime.geography
+    parts = [record.full_name[:NAME_CHARS] or t("person.summary.none")]
+    if record.phone:
+        parts.append(masked_phone(record.phone))
+    district = geo.district(record.district_code) if record.district_code else None
+    if district is not None:
+        parts.append(district_label(t, district, geo))
+    parts.append(t("walkin.known.telegram" if record.has_telegram else "walkin.known.walkin"))
+    return " · ".join([*parts, *more])
+
+
+async def _ask_known(context: AsaContext, run: Run[WalkinDraft], known: list[KnownPerson]) -> None:
+    """The records that may be this person; staff say which, or that this is someone new."""
+    t = context.t
+    lines = [t("walkin.known.title"), ""]
+    lines += [f"{n}. {_record_line(context, k)}" for n, k in enumerate(known, start=1)]
+    rows = [
+        [(t("walkin.known.use", n=n, name=k.full_name[:NAME_CHARS]), f"use:{k.person_id}")]
+        for n, k in enumerate(known, start=1)
+    ]
+    rows.append([(t("walkin.known.new"), "new")])
+    await run.ask(context, "\n".join(lines), step="known", buttons=rows)
+
+
+@WALKIN.on_button("known")
+async def known_chosen(
+    update: Update, context: AsaContext, run: Run[WalkinDraft], payload: str
+) -> None:
+    """ "This is the person": check that record in. "Someone new": on to the summary."""
+    query, _ = query_of(update)
+    if payload == "new":
+        await query.answer()
+        await query.edit_message_reply_markup(None)
+        await _show_summary(context, run)
+        return
+    person_id = parse_id(payload.removeprefix("use:")) if payload.startswith("use:") else None
+    if person_id is None:
+        await query.answer(context.t("error.stale_button"))
+        return
+    try:
+        result, name = await walking.use_known(
+            context.db,
+            actor=context.actor,
+            event_id=run.draft.event_id,
+            person_id=person_id,
+            now=context.clock.now(),
+        )
+    except DomainError as error:
+        text = error_text(context, error)
+    else:
+        at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
+        text = context.t("walkin.known.done", name=name, title=result.event_title, at=at)
+    await STEPS.finish(update, context, run, text)
+
+
+async def _show_summary(context: AsaContext, run: Run[WalkinDraft]) -> None:
+    """What will be saved, with save, discard and a button to change each answer."""
+    t = context.t
+    lines = summary_lines(t, run.draft.person, context.runtime.geography)
+    text = t("walkin.summary", title=run.draft.event_title) + "\n\n" + "\n".join(lines)
+    rows = [
+        [(t("walkin.button.save"), "save")],
+        [(t("walkin.button.discard"), "discard")],
+        *edit_rows(t, run.draft.person, DOOR.order),
+    ]
+    await run.ask(context, text, step="summary", buttons=rows)
+
+
+@STEPS.on_summary
+async def summary_pressed(
+    update: Update, context: AsaContext, run: Run[WalkinDraft], payload: str
+) -> None:
+    """Save (a new record, checked in) or discard (or change one answer)."""
+    query, _ = query_of(update)
+    if payload == "discard":
+        text = context.t("walkin.discarded")
+    elif payload == "save":
+        try:
+            result = await walking.save(
+                context.db,
+                entry=_entry(context, run),
+                event_id=run.draft.event_id,
+                now=context.clock.now(),
+            )
+        except InvalidFields as error:
+            await query.answer()
+            await STEPS.redo(context, run, str(error.values.get("field")), _invalid(context))
+            return
+        except DomainError as error:
+            text = error_text(context, error)
+        else:
+            at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
+            name = run.draft.person.full_name or ""
+            text = context.t("walkin.done", name=name, title=result.event_title, at=at)
+    else:
+        await query.answer(context.t("error.stale_button"))
+        return
+    await STEPS.finish(update, context, run, text)
+
+
+@WALKIN.reasker
+async def ask_walkin_again(update: Update, context: AsaContext, run: Run[WalkinDraft]) -> None:
+    """The current question, once more."""
+    if await STEPS.reask(context, run):
+        return
+    if run.step == "event":
+        await _ask_event(update, context, run)
+    elif run.step == "known":
+        run.draft.looked_up = False
+        await _fields_done(update, context, run)
+    else:
+        await _show_summary(context, run)
+
+
+# ---------------------------------------------------------------------------------------------
+# /merge
+
+
+def _card_line(context: AsaContext, card: PersonCard) -> str:
+    """One record, with how many check-ins it has."""
+    return _record_line(context, card, context.t.plural("merge.check_ins", card.check_ins))
+
+
+def _pair_text(context: AsaContext, pair: Candidate) -> str:
+    """Two records: the one merged away, and the one that stays."""
+    return "\n".join(
         [
-            [InlineKeyboardButton(event.title[:60], callback_data=f"{prefix}{event.id}")]
-            for event in found
+            context.t("merge.merged", card=_card_line(context, pair.merged)),
+            context.t("merge.kept", card=_card_line(context, pair.kept)),
         ]
     )
 
 
-async def cancel(update: Update, context: AsaContext) -> int:
-    """/cancel inside the walk-in flow."""
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    await message_of(update).reply_text(context.t("checkin.cancelled"))
-    return ConversationHandler.END
+def _buttons(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Stateless buttons from (text, data) rows."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+async def merge_command(update: Update, context: AsaContext) -> None:
+    """/merge [phone]: records that may be one person, and the latest merges."""
+    t = context.t
+    typed = " ".join(args_of(context))
+    phone = None
+    if typed:
+        try:
+            phone = normalise_phone(typed)
+        except InvalidPhone:
+            await message_of(update).reply_text(t("merge.usage"))
+            return
+    overview = await walking.merge_overview(context.db, actor=context.actor, phone=phone)
+    if not overview.candidates and not overview.recent:
+        await message_of(update).reply_text(t("merge.none"))
+        return
+    lines: list[str] = []
+    rows: list[list[tuple[str, str]]] = []
+    if overview.candidates:
+        lines.append(t("merge.title", count=len(overview.candidates)))
+        for n, pair in enumerate(overview.candidates, start=1):
+            lines += ["", f"{n}.", _pair_text(context, pair)]
+            data = f"{MERGE}p:{pair.kept.person_id}:{pair.merged.person_id}"
+            rows.append([(t("merge.look", n=n), data)])
+    else:
+        lines.append(t("merge.nothing_new"))
+    if overview.recent:
+        lines += ["", t("merge.recent")]
+        for done in overview.recent:
+            lines.append(
+                t(
+                    "merge.recent_line",
+                    n=done.merge_id,
+                    merged=done.merged.full_name[:NAME_CHARS],
+                    kept=done.kept.full_name[:NAME_CHARS],
+                )
+            )
+            rows.append([(t("merge.undo", n=done.merge_id), f"{MERGE}u:{done.merge_id}")])
+    await message_of(update).reply_text("\n".join(lines), reply_markup=_buttons(rows))
+
+
+async def merge_pressed(update: Update, context: AsaContext) -> None:
+    """A /merge button: look at a pair, merge it, keep it apart, or undo a merge."""
+    query, data = query_of(update)
+    action = data.removeprefix(MERGE)[:1]
+    t = context.t
+    try:
+        if action == "x":
+            await query.answer()
+            await query.edit_message_text(t("merge.kept_apart"))
+            return
+        if action == "u":
+            undo = trailing_ids(data, 1)
+            if undo is None:
+                await query.answer(t("error.stale_button"))
+                return
+            await walking.unmerge(
+                context.db, actor=context.actor, merge_id=undo[0], now=context.clock.now()
+            )
+            await query.answer()
+            await query.edit_message_text(t("merge.undone"))
+            return
+        ids = trailing_ids(data, 2)
+        if ids is None or action not in ("p", "m"):
+            await query.answer(t("error.stale_button"))
+            return
+        kept_id, merged_id = ids
+        if action == "p":
+            pair = await walking.merge_pair(
+                context.db, actor=context.actor, kept_id=kept_id, merged_id=merged_id
+            )
+            await query.answer()
+            rows = [
+                [(t("merge.confirm_button"), f"{MERGE}m:{kept_id}:{merged_id}")],
+                [(t("merge.apart_button"), f"{MERGE}x")],
+            ]
+            text = t("merge.confirm") + "\n\n" + _pair_text(context, pair)
+            await context.bot.send_message(
+                context.actor.telegram_id, text, reply_markup=_buttons(rows)
+            )
+            return
+        merge_id = await walking.merge(
+            context.db,
+            actor=context.actor,
+            kept_id=kept_id,
+            merged_id=merged_id,
+            now=context.clock.now(),
+        )
+    except DomainError as error:
+        await query.answer(error_text(context, error)[:200], show_alert=True)
+        return
+    await query.answer()
+    undo_button = _buttons([[(t("merge.undo", n=merge_id), f"{MERGE}u:{merge_id}")]])
+    await query.edit_message_text(t("merge.done"), reply_markup=undo_button)
 
 
 # ---------------------------------------------------------------------------------------------
-# Staff: /walkin, for people without Telegram
+# Wiring
 
-
-def _walkin(context: AsaContext) -> dict[str, Any]:
-    """The walk-in being entered (persisted with the staff member's user data)."""
-    if context.user_data is None:
-        return {}
-    draft: dict[str, Any] = context.user_data.setdefault(WALKIN_KEY, {})
-    return draft
-
-
-def _choices(prefix: str, values: list[str], label: Any) -> InlineKeyboardMarkup:
-    """Two buttons a row."""
-    buttons = [
-        InlineKeyboardButton(label(value), callback_data=f"{prefix}{value}") for value in values
-    ]
-    return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-
-
-async def _walkin_ask(update: Update, context: AsaContext, step: str, *, problem: str = "") -> str:
-    """Ask for one walk-in step and remember it."""
-    draft = _walkin(context)
-    draft["step"] = step
-    t = context.t
-    markup: InlineKeyboardMarkup | None = None
-    if step == W_NAME:
-        text = t("walkin.ask.name")
-    elif step == W_TYPE:
-        text = t("walkin.ask.type")
-        markup = _choices(
-            "wi:t:", [p.value for p in ParticipantType], lambda v: t(f"walkin.type.{v}")
-        )
-    elif step == W_AGENCY:
-        text = t("walkin.ask.agency")
-        markup = _choices("wi:a:", [a.value for a in Agency], lambda v: t(f"walkin.agency.{v}"))
-    elif step == W_DISTRICT:
-        text = t("walkin.ask.district")
-    elif step == W_ROLE:
-        text = t("walkin.ask.role")
-        markup = _choices(
-            "wi:r:", [r.value for r in VolunteerRole], lambda v: t(f"walkin.role.{v}")
-        )
-    elif step == W_PHONE:
-        text = t("walkin.ask.phone")
-        markup = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(t("walkin.button.no_phone"), callback_data="wi:skip")]]
-        )
-    else:
-        text = _walkin_summary(context, draft)
-        markup = InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(t("walkin.button.save"), callback_data="wi:ok")],
-                [InlineKeyboardButton(t("walkin.button.discard"), callback_data="wi:cancel")],
-            ]
-        )
-    if problem:
-        text = f"{problem}\n\n{text}"
-    chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_message(chat.id, text, reply_markup=markup)
-    return step
-
-
-def _walkin_summary(context: AsaContext, draft: dict[str, Any]) -> str:
-    """What will be saved."""
-    t = context.t
-    lines = [
-        t("walkin.summary", title=draft.get("event_title", ""), name=draft.get("full_name", "")),
-        t("walkin.summary.type", type=t(f"walkin.type.{draft.get('participant_type')}")),
-    ]
-    if draft.get("agency"):
-        lines.append(t("walkin.summary.agency", agency=t(f"walkin.agency.{draft['agency']}")))
-    if draft.get("district_name"):
-        lines.append(t("walkin.summary.district", district=draft["district_name"]))
-    if draft.get("volunteer_role"):
-        lines.append(t("walkin.summary.role", role=t(f"walkin.role.{draft['volunteer_role']}")))
-    lines.append(
-        t("walkin.summary.phone", phone=draft["phone"])
-        if draft.get("phone")
-        else t("walkin.summary.no_phone")
-    )
-    return "\n".join(lines)
-
-
-async def walkin_command(update: Update, context: AsaContext) -> str | int:
-    """/walkin: staff register someone without Telegram and check them in."""
-    message = message_of(update)
-    async with context.sessions() as session:
-        person = await current_person(update, session)
-        access = await current_access(update, context, session, person)
-        if not access.can(Capability.REGISTER_WALKINS):
-            await message.reply_text(context.t("error.not_allowed"))
-            return ConversationHandler.END
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    if not found:
-        await message.reply_text(context.t("checkin.no_open_event"))
-        return ConversationHandler.END
-    if context.user_data is not None:
-        context.user_data[WALKIN_KEY] = {}
-    if len(found) > 1:
-        _walkin(context)["step"] = W_EVENT
-        await message.reply_text(
-            context.t("checkin.for.which_event"), reply_markup=_event_buttons(found, "wi:e:")
-        )
-        return W_EVENT
-    _walkin(context).update(event_id=found[0].id, event_title=found[0].title)
-    return await _walkin_ask(update, context, W_NAME)
-
-
-async def walkin_event(update: Update, context: AsaContext) -> str:
-    """The event, when several are open."""
-    query, data = query_of(update)
-    tail = data.removeprefix("wi:e:")
-    async with context.sessions() as session:
-        found = await checkins.open_events(session=session, now=context.clock.now())
-    event = next((e for e in found if str(e.id) == tail), None)
-    if event is None:
-        await query.answer(context.t("error.stale_button"))
-        return W_EVENT
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context).update(event_id=event.id, event_title=event.title)
-    return await _walkin_ask(update, context, W_NAME)
-
-
-async def walkin_name(update: Update, context: AsaContext) -> str:
-    """The name."""
-    try:
-        _walkin(context)["full_name"] = normalise_name(message_of(update).text or "")
-    except InvalidName as problem:
-        return await _walkin_ask(
-            update, context, W_NAME, problem=context.t(f"walkin.bad_name.{problem.reason}")
-        )
-    return await _walkin_ask(update, context, W_TYPE)
-
-
-async def walkin_type(update: Update, context: AsaContext) -> str:
-    """Participant type: officials give their agency, volunteers their district and role."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:t:")
-    if value not in ParticipantType._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_TYPE
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    draft = _walkin(context)
-    draft.update(participant_type=value, agency=None, district_code=None, volunteer_role=None)
-    if value == ParticipantType.OFFICIAL:
-        return await _walkin_ask(update, context, W_AGENCY)
-    if value == ParticipantType.VOLUNTEER:
-        return await _walkin_ask(update, context, W_DISTRICT)
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_agency(update: Update, context: AsaContext) -> str:
-    """An official's agency."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:a:")
-    if value not in Agency._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_AGENCY
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["agency"] = value
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_district_typed(update: Update, context: AsaContext) -> str:
-    """A district typed by name: one match is taken, several are offered as buttons."""
-    geo = geography(context.runtime)
-    found = search_districts(geo, (message_of(update).text or "")[:60])
-    if not found:
-        return await _walkin_ask(
-            update, context, W_DISTRICT, problem=context.t("walkin.no_district")
-        )
-    if len(found) == 1:
-        return await _walkin_set_district(update, context, found[0].code)
-    rows = [
-        [InlineKeyboardButton(d.name(context.lang), callback_data=f"wi:d:{d.code}")] for d in found
-    ]
-    await message_of(update).reply_text(
-        context.t("walkin.which_district"), reply_markup=InlineKeyboardMarkup(rows)
-    )
-    return W_DISTRICT
-
-
-async def walkin_district_chosen(update: Update, context: AsaContext) -> str:
-    """A district picked from the offered buttons."""
-    query, data = query_of(update)
-    code = data.removeprefix("wi:d:")
-    if geography(context.runtime).district(code) is None:
-        await query.answer(context.t("error.stale_button"))
-        return W_DISTRICT
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    return await _walkin_set_district(update, context, code)
-
-
-async def _walkin_set_district(update: Update, context: AsaContext, code: str) -> str:
-    """Remember the district, then ask the volunteer's role."""
-    district = geography(context.runtime).district(code)
-    draft = _walkin(context)
-    draft["district_code"] = code
-    draft["district_name"] = district.name(context.lang) if district else code
-    return await _walkin_ask(update, context, W_ROLE)
-
-
-async def walkin_role(update: Update, context: AsaContext) -> str:
-    """A volunteer's role."""
-    query, data = query_of(update)
-    value = data.removeprefix("wi:r:")
-    if value not in VolunteerRole._value2member_map_:
-        await query.answer(context.t("error.stale_button"))
-        return W_ROLE
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["volunteer_role"] = value
-    return await _walkin_ask(update, context, W_PHONE)
-
-
-async def walkin_phone(update: Update, context: AsaContext) -> str:
-    """An optional phone number."""
-    try:
-        _walkin(context)["phone"] = normalise_phone(message_of(update).text or "")
-    except InvalidPhone as problem:
-        return await _walkin_ask(
-            update, context, W_PHONE, problem=context.t(f"walkin.bad_phone.{problem.reason}")
-        )
-    return await _walkin_ask(update, context, W_CONFIRM)
-
-
-async def walkin_no_phone(update: Update, context: AsaContext) -> str:
-    """No phone number."""
-    query, _ = query_of(update)
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    _walkin(context)["phone"] = None
-    return await _walkin_ask(update, context, W_CONFIRM)
-
-
-async def walkin_save(update: Update, context: AsaContext) -> str | int:
-    """Create the person and check them in, in one go."""
-    query, _ = query_of(update)
-    draft = _walkin(context)
-    fields = WalkinFields(
-        full_name=str(draft.get("full_name", "")),
-        participant_type=str(draft.get("participant_type", "")),
-        agency=draft.get("agency"),
-        district_code=draft.get("district_code"),
-        volunteer_role=draft.get("volunteer_role"),
-        phone=draft.get("phone"),
-    )
-    async with context.sessions() as session:
-        staff = await current_person(update, session)
-        access = await current_access(update, context, session, staff)
-        try:
-            result = await checkins.register_walkin(
-                session=session,
-                access=access,
-                event_id=int(draft.get("event_id") or 0),
-                fields=fields,
-                now=context.clock.now(),
-            )
-            await session.commit()
-        except DomainError as error:
-            await _reply_error(update, context, error)
-            return (
-                ConversationHandler.END
-                if not isinstance(error, checkins.InvalidWalkin)
-                else W_CONFIRM
-            )
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
-    await context.bot.send_message(
-        query.from_user.id,
-        context.t("walkin.done", name=fields.full_name, title=result.event_title, at=at),
-    )
-    return ConversationHandler.END
-
-
-async def walkin_discard(update: Update, context: AsaContext) -> int:
-    """Throw the walk-in away."""
-    query, _ = query_of(update)
-    await query.answer()
-    await query.edit_message_reply_markup(None)
-    if context.user_data is not None:
-        context.user_data.pop(WALKIN_KEY, None)
-    await context.bot.send_message(query.from_user.id, context.t("checkin.cancelled"))
-    return ConversationHandler.END
-
-
-async def walkin_reask(update: Update, context: AsaContext) -> str:
-    """Anything the current step cannot use: ask again, staying in the step."""
-    step = str(_walkin(context).get("step") or W_NAME)
-    if update.callback_query is not None:
-        await update.callback_query.answer(context.t("error.stale_button"))
-        return step
-    if step == W_EVENT:
-        await message_of(update).reply_text(context.t("walkin.use_buttons"))
-        return step
-    return await _walkin_ask(update, context, step, problem=context.t("walkin.not_understood"))
-
-
-# Answered by this module's own handlers until it moves to the command registry.
-LEGACY_COMMANDS = frozenset({"walkin"})
+COMMANDS: dict[str, Callback] = {"walkin": walkin_command, "merge": merge_command}
 
 
 def register(application: AsaApplication) -> None:
-    """The walk-in conversation."""
-    text = filters.TEXT & ~filters.COMMAND
-    conversation = ConversationHandler(
-        entry_points=[CommandHandler("walkin", walkin_command)],
-        states={
-            W_EVENT: [CallbackQueryHandler(walkin_event, pattern=r"^wi:e:\d+$")],
-            W_NAME: [MessageHandler(text, walkin_name)],
-            W_TYPE: [CallbackQueryHandler(walkin_type, pattern=r"^wi:t:")],
-            W_AGENCY: [CallbackQueryHandler(walkin_agency, pattern=r"^wi:a:")],
-            W_DISTRICT: [
-                MessageHandler(text, walkin_district_typed),
-                CallbackQueryHandler(walkin_district_chosen, pattern=r"^wi:d:"),
-            ],
-            W_ROLE: [CallbackQueryHandler(walkin_role, pattern=r"^wi:r:")],
-            W_PHONE: [
-                MessageHandler(text, walkin_phone),
-                CallbackQueryHandler(walkin_no_phone, pattern=r"^wi:skip$"),
-            ],
-            W_CONFIRM: [
-                CallbackQueryHandler(walkin_save, pattern=r"^wi:ok$"),
-                CallbackQueryHandler(walkin_discard, pattern=r"^wi:cancel$"),
-            ],
-        },
-        fallbacks=[
-            CommandHandler("cancel", cancel),
-            MessageHandler(filters.UpdateType.MESSAGE, walkin_reask),
-            CallbackQueryHandler(walkin_reask, pattern=r"^wi:"),
-        ],
-        name="walkin",
-        persistent=True,
-        allow_reentry=True,
+    """The /merge buttons (the walk-in flow's go through the flow engine)."""
+    application.add_handler(
+        CallbackQueryHandler(merge_pressed, pattern=rf"^{MERGE}(x|u:\d+|[pm]:\d+:\d+)$"),
+        group=GROUP_MAIN,
     )
-    application.add_handler(conversation, group=GROUP_MAIN)

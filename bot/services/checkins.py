@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services import audit, codes, geo
+from bot.services import audit, codes, geo, people
 from bot.services.access import GRANTS, Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -32,23 +32,18 @@ from bot.services.events import (
     opens_at,
 )
 from bot.services.validation import (
-    InvalidName,
     InvalidPhone,
     mask_phone,
-    normalise_name,
     normalise_phone,
 )
 from storage.models import (
-    Agency,
     CheckIn,
     CheckInMethod,
     District,
     Event,
     EventStatus,
-    ParticipantType,
     Person,
     Role,
-    VolunteerRole,
 )
 
 SEARCH_MIN_CHARS = 3
@@ -160,12 +155,6 @@ class SearchTooShort(DomainError):
     key = "checkin.search_too_short"
 
 
-class InvalidWalkin(DomainError):
-    """A walk-in's details are unusable; `field` says which."""
-
-    key = "checkin.walkin_invalid"
-
-
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -207,18 +196,6 @@ class SearchResult:
 
     matches: list[PersonMatch]
     more: bool
-
-
-@dataclass(frozen=True)
-class WalkinFields:
-    """What staff enter for a person without Telegram."""
-
-    full_name: str
-    participant_type: str
-    agency: str | None = None
-    district_code: str | None = None
-    volunteer_role: str | None = None
-    phone: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,7 +485,7 @@ async def check_in_by_location(
 
 
 # ---------------------------------------------------------------------------------------------
-# Staff: checking in others and walk-ins
+# Staff: checking in others
 
 
 def _zone_limit(access: Access) -> frozenset[int] | None:
@@ -537,7 +514,8 @@ async def check_in_for(
     """Staff check someone else in; audited."""
     access.require(Capability.CHECK_IN_OTHERS)
     person = await session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
+    # A record merged into another one counts no more: its person is checked in on the other.
+    if person is None or person.erased_at is not None or person.merged_into_id is not None:
         raise NotFound("person")
     await _require_in_zone(session=session, access=access, person=person)
     event = await get_event(session=session, event_id=event_id)
@@ -581,7 +559,7 @@ async def search_people(
     if len(text) < SEARCH_MIN_CHARS:
         raise SearchTooShort(min=SEARCH_MIN_CHARS)
     text = text[:100]
-    statement = select(Person).where(col(Person.erased_at).is_(None))
+    statement = select(Person).where(*people.counted())
     phone = _phone_pattern(text)
     if phone is None:
         pattern = "%" + _escape_like(text) + "%"
@@ -607,76 +585,6 @@ async def search_people(
         for person in found[:limit]
     ]
     return SearchResult(matches=matches, more=len(found) > limit)
-
-
-async def clean_walkin(*, session: AsyncSession, fields: WalkinFields) -> WalkinFields:
-    """The walk-in's details checked and tidied, or InvalidWalkin naming the field."""
-    try:
-        name = normalise_name(fields.full_name)
-    except InvalidName:
-        raise InvalidWalkin(field="name") from None
-    if fields.participant_type not in ParticipantType._value2member_map_:
-        raise InvalidWalkin(field="participant_type")
-    official = fields.participant_type == ParticipantType.OFFICIAL
-    volunteer = fields.participant_type == ParticipantType.VOLUNTEER
-    if official and fields.agency not in Agency._value2member_map_:
-        raise InvalidWalkin(field="agency")
-    if volunteer:
-        if (
-            fields.district_code is None
-            or await session.get(District, fields.district_code) is None
-        ):
-            raise InvalidWalkin(field="district")
-        if fields.volunteer_role not in VolunteerRole._value2member_map_:
-            raise InvalidWalkin(field="volunteer_role")
-    phone = None
-    if fields.phone:
-        try:
-            phone = normalise_phone(fields.phone)
-        except InvalidPhone:
-            raise InvalidWalkin(field="phone") from None
-    return WalkinFields(
-        full_name=name,
-        participant_type=fields.participant_type,
-        agency=fields.agency if official else None,
-        district_code=fields.district_code if volunteer else None,
-        volunteer_role=fields.volunteer_role if volunteer else None,
-        phone=phone,
-    )
-
-
-async def register_walkin(
-    *, session: AsyncSession, access: Access, event_id: int, fields: WalkinFields, now: datetime
-) -> CheckInResult:
-    """Create a person without Telegram and check them in, in one transaction; audited."""
-    access.require(Capability.REGISTER_WALKINS)
-    clean = await clean_walkin(session=session, fields=fields)
-    event = await get_event(session=session, event_id=event_id)
-    check_window(event, now)
-    person = Person(
-        telegram_id=None,
-        full_name=clean.full_name,
-        phone=clean.phone,
-        participant_type=clean.participant_type,
-        agency=clean.agency,
-        district_code=clean.district_code,
-        volunteer_role=clean.volunteer_role,
-        is_walkin=True,
-        created_by_id=access.person_id,
-        registered_at=now,
-        last_active_at=now,
-    )
-    session.add(person)
-    await session.flush()
-    return await record(
-        session=session,
-        event=event,
-        person_id=person.id or 0,
-        method=CheckInMethod.WALKIN,
-        now=now,
-        performed_by_id=access.person_id,
-        audit_action=AuditAction.CHECKIN_WALKIN,
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""People: finding them and keeping their last activity current."""
+"""People: finding them, which records count, and keeping their last activity current."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,16 +23,9 @@ async def by_telegram_id(*, session: AsyncSession, telegram_id: int) -> Person |
     return (await session.exec(statement)).first()
 
 
-async def touch(*, session: AsyncSession, telegram_id: int, now: datetime) -> Person | None:
-    """Record that a person wrote to us; someone who had blocked us is reachable again."""
-    person = await by_telegram_id(session=session, telegram_id=telegram_id)
-    if person is None:
-        return None
-    person.last_active_at = now
-    person.unreachable_at = None
-    session.add(person)
-    await session.commit()
-    return person
+def counted() -> list[ColumnElement[bool]]:
+    """Conditions of a record that counts: not erased, and not merged into another record."""
+    return [col(Person.erased_at).is_(None), col(Person.merged_into_id).is_(None)]
 
 
 async def set_language(*, session: AsyncSession, telegram_id: int, lang: str) -> Person | None:

@@ -2,7 +2,9 @@
 
 Erasure keeps the person row and its anonymous attributes (participant type, agency, district,
 volunteer role) so that headcounts by group and zone, and every past event's numbers, stay
-exactly as they were; every field that identifies or reaches the person is cleared.
+exactly as they were; every field that identifies or reaches the person is cleared, on their
+record, on walk-in records merged into it, and in their chat state (language, open flow).
+Nothing here commits: the use case around it does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from bot.services import audit
 from bot.services.audit import AuditAction
 from bot.services.errors import NotRegistered
 from storage.models import (
+    ChatState,
     CheckIn,
     CoordinatorZone,
     Delivery,
@@ -140,16 +143,14 @@ async def erase_person(
     reason: str,
     actor_id: int | None = None,
 ) -> Erased:
-    """Erase a person's personal data (idempotent) and commit, with an audit entry."""
+    """Erase a person's personal data (idempotent), with an audit entry."""
     person = await session.get(Person, person_id)
     if person is None:
         raise NotRegistered()
-    erased = await _erase_in_session(session, person, now=now, reason=reason, actor_id=actor_id)
-    await session.commit()
-    return erased
+    return await _erase(session, person, now=now, reason=reason, actor_id=actor_id)
 
 
-async def _erase_in_session(
+async def _erase(
     session: AsyncSession, person: Person, *, now: datetime, reason: str, actor_id: int | None
 ) -> Erased:
     """Clear every personal field, stop every message to the person, and record the act."""
@@ -166,7 +167,24 @@ async def _erase_in_session(
             target_id=person.id,
             detail={"reason": reason},
         )
-    # Identifying or reaching fields go; type, agency, district and role stay for the counts.
+    _clear(person, now)
+    person_id = person.id
+    # Walk-in records found to be this person hold their name and phone too.
+    merged = await session.exec(select(Person).where(col(Person.merged_into_id) == person_id))
+    for record in merged.all():
+        record.erased_at = record.erased_at or now
+        _clear(record, now)
+    # Privileges of someone who is gone, and the chat id kept on every delivery to them.
+    await session.exec(delete(RoleGrant).where(col(RoleGrant.person_id) == person_id))
+    await session.exec(delete(CoordinatorZone).where(col(CoordinatorZone.person_id) == person_id))
+    await _stop_deliveries(session, person_id)
+    if telegram_id is not None:
+        await forget_chat(session=session, telegram_id=telegram_id)
+    return Erased(person_id=person_id, telegram_id=telegram_id)
+
+
+def _clear(person: Person, now: datetime) -> None:
+    """Identifying or reaching fields go; type, agency, district and role stay for the counts."""
     person.full_name = None
     person.phone = None
     person.telegram_id = None
@@ -174,13 +192,11 @@ async def _erase_in_session(
     person.consent_at = None
     person.consent_version = None
     person.unreachable_at = now
-    session.add(person)
-    person_id = person.id
-    # Privileges of someone who is gone, and the chat id kept on every delivery to them.
-    await session.exec(delete(RoleGrant).where(col(RoleGrant.person_id) == person_id))
-    await session.exec(delete(CoordinatorZone).where(col(CoordinatorZone.person_id) == person_id))
-    await _stop_deliveries(session, person_id)
-    return Erased(person_id=person_id, telegram_id=telegram_id)
+
+
+async def forget_chat(*, session: AsyncSession, telegram_id: int) -> None:
+    """Drop a Telegram account's chat state: its language and any unfinished flow."""
+    await session.exec(delete(ChatState).where(col(ChatState.telegram_id) == telegram_id))
 
 
 async def _stop_deliveries(session: AsyncSession, person_id: int) -> None:
@@ -212,6 +228,8 @@ async def purge_inactive(
         select(Person)
         .where(
             col(Person.erased_at).is_(None),
+            # A merged-away record goes with the record it was merged into.
+            col(Person.merged_into_id).is_(None),
             col(Person.last_active_at) < cutoff,
             ~recent_check_in,
             ~recent_rsvp,
@@ -219,9 +237,18 @@ async def purge_inactive(
         .order_by(col(Person.id))
     )
     stale = (await session.exec(statement)).all()
-    erased = [
-        await _erase_in_session(session, person, now=now, reason="retention", actor_id=None)
+    return [
+        await _erase(session, person, now=now, reason="retention", actor_id=None)
         for person in stale
     ]
-    await session.commit()
-    return erased
+
+
+async def clear_abandoned_flows(*, session: AsyncSession, idle_since: datetime) -> int:
+    """Drop the drafts of flows nobody has touched since `idle_since` (a flow that timed out
+    is otherwise only dropped when its person writes again); returns how many."""
+    result = await session.exec(
+        update(ChatState)
+        .where(col(ChatState.flow).is_not(None), col(ChatState.updated_at) < idle_since)
+        .values(flow=None, step=None, nonce=None, draft={})
+    )
+    return int(result.rowcount or 0)

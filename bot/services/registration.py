@@ -1,35 +1,37 @@
-"""Registration: the draft a person fills in step by step, and writing it once confirmed.
+"""Who a person is: the fields registration, /profile and /walkin ask for, and their rules.
 
-The draft is a plain dict (it lives in the person's persisted user data until the final
-confirmation), so every function here takes and returns plain values. A key that is absent
-means "not asked yet"; `district_code: None` means "asked, and skipped".
+`PersonDraft` is what a flow fills in one answer at a time (it lives in the flow's chat_state
+row until confirmed). Which participant types give an agency, a district or a volunteer role,
+what may be skipped and what a complete record is, are decided here and nowhere else; the
+flows only ask. Writing a registered person (`register_person`) and saving /profile changes
+(`update_profile`) never commit: the use case around them does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.data.districts import Geography
+from bot.data.districts import District, Geography, search_districts
 from bot.services import people
 from bot.services.errors import DomainError, NotRegistered
 from bot.services.validation import InvalidName, InvalidPhone, normalise_name, normalise_phone
 from storage.models import Agency, ParticipantType, Person, VolunteerRole
 
-Draft = dict[str, Any]
-
 PARTICIPANT_TYPES: tuple[ParticipantType, ...] = tuple(ParticipantType)
 AGENCIES: tuple[Agency, ...] = tuple(Agency)
 VOLUNTEER_ROLES: tuple[VolunteerRole, ...] = tuple(VolunteerRole)
+# How many districts a typed search offers as buttons.
+DISTRICT_MATCHES = 8
 
 
-class Step(StrEnum):
-    """A question of the registration flow, named after the field it fills."""
+class Field(StrEnum):
+    """One thing asked about a person, named after the column it fills."""
 
     TYPE = "participant_type"
     AGENCY = "agency"
@@ -39,27 +41,63 @@ class Step(StrEnum):
     ROLE = "volunteer_role"
 
 
-# The order the questions are asked in; `next_step` skips those that do not apply.
-STEPS: tuple[Step, ...] = (
-    Step.TYPE,
-    Step.AGENCY,
-    Step.NAME,
-    Step.PHONE,
-    Step.DISTRICT,
-    Step.ROLE,
+# A person registering themselves says who they are first; staff at the door start with the name.
+REGISTRATION_ORDER: tuple[Field, ...] = (
+    Field.TYPE,
+    Field.AGENCY,
+    Field.NAME,
+    Field.PHONE,
+    Field.DISTRICT,
+    Field.ROLE,
+)
+WALKIN_ORDER: tuple[Field, ...] = (
+    Field.NAME,
+    Field.TYPE,
+    Field.AGENCY,
+    Field.DISTRICT,
+    Field.ROLE,
+    Field.PHONE,
 )
 
 
-class IncompleteDraft(DomainError):
-    """The draft misses a field or holds a value that is no longer valid."""
-
-    key = "reg.error.incomplete"
-
-
 class UnknownChoice(DomainError):
-    """A button carried a value that is not one of the choices (a tampered or ancient button)."""
+    """A button carried a value that is not one of the choices (tampered or ancient)."""
 
     key = "error.stale_button"
+
+
+class InvalidFields(DomainError):
+    """A draft misses a field or holds a value that is no longer valid; `field` says which."""
+
+    key = "person.invalid"
+
+
+@dataclass
+class PersonDraft:
+    """A person's answers so far; None means "not answered" unless the field is in `skipped`."""
+
+    participant_type: str | None = None
+    agency: str | None = None
+    full_name: str | None = None
+    phone: str | None = None
+    # The number came from Telegram's contact button (the person's own), not typed.
+    phone_shared: bool = False
+    district_code: str | None = None
+    volunteer_role: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PersonFields:
+    """A complete, checked set of answers."""
+
+    participant_type: str
+    full_name: str
+    phone: str | None = None
+    agency: str | None = None
+    district_code: str | None = None
+    volunteer_role: str | None = None
+    phone_shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,8 +108,12 @@ class Registered:
     created: bool
 
 
+# ---------------------------------------------------------------------------------------------
+# Which fields apply
+
+
 def needs_agency(participant_type: str | None) -> bool:
-    """Officials say which of the five agencies they work for."""
+    """Officials say which of the ministry's five agencies they work for."""
     return participant_type == ParticipantType.OFFICIAL
 
 
@@ -85,158 +127,240 @@ def needs_role(participant_type: str | None) -> bool:
     return participant_type == ParticipantType.VOLUNTEER
 
 
-def applies(step: Step, draft: Draft) -> bool:
-    """Whether a step is asked at all for this draft."""
-    kind = draft.get(Step.TYPE)
-    if step is Step.AGENCY:
-        return needs_agency(kind)
-    if step is Step.ROLE:
-        return needs_role(kind)
+def applies(which: Field, draft: PersonDraft) -> bool:
+    """Whether a field is asked at all for this draft."""
+    if which is Field.AGENCY:
+        return needs_agency(draft.participant_type)
+    if which is Field.ROLE:
+        return needs_role(draft.participant_type)
     return True
 
 
-def next_step(draft: Draft) -> Step | None:
+def may_skip(which: Field, draft: PersonDraft, *, phone_optional: bool) -> bool:
+    """Whether "none" is an answer: a non-volunteer's district, a walk-in's phone."""
+    if which is Field.DISTRICT:
+        return not needs_district(draft.participant_type)
+    if which is Field.PHONE:
+        return phone_optional
+    return False
+
+
+def answered(which: Field, draft: PersonDraft) -> bool:
+    """Whether the field has a value or was skipped."""
+    return getattr(draft, which.value) is not None or which.value in draft.skipped
+
+
+def next_field(
+    draft: PersonDraft, order: tuple[Field, ...], *, phone_optional: bool = False
+) -> Field | None:
     """The first question still open, or None when the draft is ready for the summary."""
-    for step in STEPS:
-        if not applies(step, draft):
+    for which in order:
+        if not applies(which, draft):
             continue
-        if step not in draft:
-            return step
-        if draft[step] is None and (step is not Step.DISTRICT or needs_district(draft[Step.TYPE])):
-            return step
+        if not answered(which, draft):
+            return which
+        if which.value in draft.skipped and not may_skip(
+            which, draft, phone_optional=phone_optional
+        ):
+            return which
     return None
 
 
-def set_participant_type(draft: Draft, value: str) -> None:
-    """Choose the participant type, dropping answers that no longer apply."""
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+
+def _clear_skip(draft: PersonDraft, which: Field) -> None:
+    if which.value in draft.skipped:
+        draft.skipped.remove(which.value)
+
+
+def choose_type(draft: PersonDraft, value: str) -> None:
+    """The participant type; answers that no longer apply are dropped."""
     if value not in PARTICIPANT_TYPES:
         raise UnknownChoice(value)
-    draft[Step.TYPE] = value
+    draft.participant_type = value
     if not needs_agency(value):
-        draft.pop(Step.AGENCY, None)
+        draft.agency = None
     if not needs_role(value):
-        draft.pop(Step.ROLE, None)
-    if needs_district(value) and draft.get(Step.DISTRICT, "") is None:
+        draft.volunteer_role = None
+    if needs_district(value) and Field.DISTRICT.value in draft.skipped:
         # A skipped district must now be given.
-        draft.pop(Step.DISTRICT)
+        _clear_skip(draft, Field.DISTRICT)
 
 
-def set_agency(draft: Draft, value: str) -> None:
-    """Choose one of the five agencies."""
-    if value not in AGENCIES or not needs_agency(draft.get(Step.TYPE)):
+def choose_agency(draft: PersonDraft, value: str) -> None:
+    """One of the five agencies (officials only)."""
+    if value not in AGENCIES or not needs_agency(draft.participant_type):
         raise UnknownChoice(value)
-    draft[Step.AGENCY] = value
+    draft.agency = value
 
 
-def set_role(draft: Draft, value: str) -> None:
-    """Choose a volunteer role."""
-    if value not in VOLUNTEER_ROLES or not needs_role(draft.get(Step.TYPE)):
+def choose_role(draft: PersonDraft, value: str) -> None:
+    """A volunteer role (volunteers only)."""
+    if value not in VOLUNTEER_ROLES or not needs_role(draft.participant_type):
         raise UnknownChoice(value)
-    draft[Step.ROLE] = value
+    draft.volunteer_role = value
 
 
-def set_name(draft: Draft, raw: str) -> str:
-    """Store a cleaned name; InvalidName says what is wrong with it."""
-    name = normalise_name(raw)
-    draft[Step.NAME] = name
-    return name
+def set_name(draft: PersonDraft, raw: str) -> str:
+    """A cleaned name; InvalidName says what is wrong with it."""
+    draft.full_name = normalise_name(raw)
+    return draft.full_name
 
 
-def set_phone(draft: Draft, raw: str, *, region: str = "TH") -> str:
-    """Store a typed number in E.164; InvalidPhone says what is wrong with it."""
-    phone = normalise_phone(raw, region=region)
-    draft[Step.PHONE] = phone
+def set_phone(draft: PersonDraft, raw: str) -> str:
+    """A typed number, stored in E.164; InvalidPhone says what is wrong with it."""
+    phone = normalise_phone(raw)
+    draft.phone, draft.phone_shared = phone, False
+    _clear_skip(draft, Field.PHONE)
     return phone
 
 
-def set_shared_phone(draft: Draft, raw: str) -> str:
-    """Store the number of a shared contact (Telegram often leaves out the leading "+")."""
+def set_shared_phone(draft: PersonDraft, raw: str) -> str:
+    """The number of the person's own shared contact (Telegram often leaves out the "+")."""
     text = raw.strip()
     if text and not text.startswith("+"):
         text = "+" + text
-    return set_phone(draft, text)
+    phone = set_phone(draft, text)
+    draft.phone_shared = True
+    return phone
 
 
-def set_district(draft: Draft, code: str | None, *, geo: Geography) -> None:
-    """Choose a district by code, or skip it (None) where that is allowed."""
-    if code is None:
-        if needs_district(draft.get(Step.TYPE)):
-            raise UnknownChoice("skip")
-        draft[Step.DISTRICT] = None
-        return
-    if geo.district(code) is None:
+def choose_district(draft: PersonDraft, code: str, *, geo: Geography) -> District:
+    """A district by its code."""
+    district = geo.district(code)
+    if district is None:
         raise UnknownChoice(code)
-    draft[Step.DISTRICT] = code
+    draft.district_code = code
+    _clear_skip(draft, Field.DISTRICT)
+    return district
 
 
-def record_consent(draft: Draft, *, now: datetime, version: str) -> None:
-    """Note when the person agreed to which privacy notice (written with the person)."""
-    draft["consent_at"] = now.isoformat()
-    draft["consent_version"] = version
+def skip(draft: PersonDraft, which: Field, *, phone_optional: bool) -> None:
+    """Answer "none" where that is allowed."""
+    if not may_skip(which, draft, phone_optional=phone_optional):
+        raise UnknownChoice(f"skip {which.value}")
+    setattr(draft, which.value, None)
+    if which is Field.PHONE:
+        draft.phone_shared = False
+    if which.value not in draft.skipped:
+        draft.skipped.append(which.value)
 
 
-def has_consent(draft: Draft) -> bool:
-    """Whether the person agreed to the notice in this draft."""
-    return bool(draft.get("consent_at")) and bool(draft.get("consent_version"))
+def unanswer(draft: PersonDraft, which: Field) -> None:
+    """Forget one answer, so that it is asked again."""
+    setattr(draft, which.value, None)
+    if which is Field.PHONE:
+        draft.phone_shared = False
+    _clear_skip(draft, which)
 
 
-def draft_of(person: Person) -> Draft:
-    """A draft holding a registered person's current answers (for /profile)."""
-    draft: Draft = {
-        Step.TYPE.value: person.participant_type,
-        Step.NAME.value: person.full_name,
-        Step.PHONE.value: person.phone,
-        Step.DISTRICT.value: person.district_code,
-    }
-    if needs_agency(person.participant_type):
-        draft[Step.AGENCY.value] = person.agency
-    if needs_role(person.participant_type):
-        draft[Step.ROLE.value] = person.volunteer_role
+def _compact(text: str) -> str:
+    """A name without case, spaces or the "เขต" prefix, for telling an exact match."""
+    plain = "".join(unicodedata.normalize("NFC", text).casefold().split())
+    return plain.removeprefix("เขต")
+
+
+def find_district(geo: Geography, text: str) -> tuple[District | None, list[District]]:
+    """(the district meant, if the text names one exactly or matches only one; the matches)."""
+    found = search_districts(geo, text, limit=DISTRICT_MATCHES)
+    if len(found) == 1:
+        return found[0], found
+    typed = _compact(text)
+    exact = [d for d in found if typed in (_compact(d.name_th), _compact(d.name_en))]
+    return (exact[0] if len(exact) == 1 else None), found
+
+
+def draft_of(person: Person) -> PersonDraft:
+    """A draft holding a person's current answers (for /profile)."""
+    draft = PersonDraft(
+        participant_type=person.participant_type,
+        agency=person.agency if needs_agency(person.participant_type) else None,
+        full_name=person.full_name,
+        phone=person.phone,
+        district_code=person.district_code,
+        volunteer_role=person.volunteer_role if needs_role(person.participant_type) else None,
+    )
+    if person.district_code is None:
+        draft.skipped.append(Field.DISTRICT.value)
     return draft
 
 
-@dataclass(frozen=True)
-class Answers:
-    """A complete, re-checked draft."""
-
-    participant_type: str
-    agency: str | None
-    full_name: str
-    phone: str
-    district_code: str | None
-    volunteer_role: str | None
+# ---------------------------------------------------------------------------------------------
+# Complete records
 
 
-def check_draft(draft: Draft, *, geo: Geography) -> Answers:
-    """Re-check every answer (the draft came back from storage); IncompleteDraft if not ready."""
-    if next_step(draft) is not None:
-        raise IncompleteDraft(str(next_step(draft)))
-    kind = str(draft[Step.TYPE])
+def clean(fields: PersonFields, *, geo: Geography, phone_required: bool) -> PersonFields:
+    """Every answer re-checked (a draft comes back from storage); InvalidFields names the
+    first one that is missing or wrong."""
     try:
-        name = normalise_name(str(draft[Step.NAME]))
-        phone = normalise_phone(str(draft[Step.PHONE]))
-    except (InvalidName, InvalidPhone) as error:
-        raise IncompleteDraft(str(error)) from error
-    district = draft.get(Step.DISTRICT)
-    if kind not in PARTICIPANT_TYPES or (district is not None and geo.district(district) is None):
-        raise IncompleteDraft("bad choice")
-    agency = draft.get(Step.AGENCY) if needs_agency(kind) else None
-    role = draft.get(Step.ROLE) if needs_role(kind) else None
-    if (agency is not None and agency not in AGENCIES) or (
-        role is not None and role not in VOLUNTEER_ROLES
+        name = normalise_name(fields.full_name)
+    except InvalidName:
+        raise InvalidFields(field=Field.NAME.value) from None
+    kind = fields.participant_type
+    if kind not in PARTICIPANT_TYPES:
+        raise InvalidFields(field=Field.TYPE.value)
+    agency = fields.agency if needs_agency(kind) else None
+    if needs_agency(kind) and agency not in AGENCIES:
+        raise InvalidFields(field=Field.AGENCY.value)
+    district = fields.district_code
+    if (district is not None and geo.district(district) is None) or (
+        district is None and needs_district(kind)
     ):
-        raise IncompleteDraft("bad choice")
-    return Answers(kind, agency, name, phone, district, role)
+        raise InvalidFields(field=Field.DISTRICT.value)
+    role = fields.volunteer_role if needs_role(kind) else None
+    if needs_role(kind) and role not in VOLUNTEER_ROLES:
+        raise InvalidFields(field=Field.ROLE.value)
+    phone = None
+    if fields.phone:
+        try:
+            phone = normalise_phone(fields.phone)
+        except InvalidPhone:
+            raise InvalidFields(field=Field.PHONE.value) from None
+    elif phone_required:
+        raise InvalidFields(field=Field.PHONE.value)
+    return PersonFields(
+        participant_type=kind,
+        full_name=name,
+        phone=phone,
+        agency=agency,
+        district_code=district,
+        volunteer_role=role,
+        phone_shared=fields.phone_shared and phone is not None,
+    )
 
 
-def _apply(person: Person, answers: Answers) -> None:
-    """Copy the answers onto a person row."""
-    person.participant_type = answers.participant_type
-    person.agency = answers.agency
-    person.full_name = answers.full_name
-    person.phone = answers.phone
-    person.district_code = answers.district_code
-    person.volunteer_role = answers.volunteer_role
+def complete(
+    draft: PersonDraft, *, order: tuple[Field, ...], geo: Geography, phone_optional: bool = False
+) -> PersonFields:
+    """The draft as a checked record, or InvalidFields naming what is still open or wrong."""
+    missing = next_field(draft, order, phone_optional=phone_optional)
+    if missing is not None:
+        raise InvalidFields(field=missing.value)
+    return clean(
+        PersonFields(
+            participant_type=draft.participant_type or "",
+            full_name=draft.full_name or "",
+            phone=draft.phone,
+            agency=draft.agency,
+            district_code=draft.district_code,
+            volunteer_role=draft.volunteer_role,
+            phone_shared=draft.phone_shared,
+        ),
+        geo=geo,
+        phone_required=not phone_optional,
+    )
+
+
+def apply(person: Person, fields: PersonFields) -> None:
+    """Copy checked answers onto a person row."""
+    person.participant_type = fields.participant_type
+    person.agency = fields.agency
+    person.full_name = fields.full_name
+    person.phone = fields.phone
+    person.district_code = fields.district_code
+    person.volunteer_role = fields.volunteer_role
 
 
 async def register_person(
@@ -245,51 +369,46 @@ async def register_person(
     telegram_id: int,
     telegram_username: str | None,
     language: str,
-    draft: Draft,
-    geo: Geography,
+    fields: PersonFields,
+    consent_at: datetime,
+    consent_version: str,
     now: datetime,
 ) -> Registered:
-    """Create the person from a confirmed draft; a second confirmation returns the first."""
+    """Create the person; a second confirmation (or a racing one) returns the first."""
     existing = await people.by_telegram_id(session=session, telegram_id=telegram_id)
     if existing is not None:
         return Registered(existing, created=False)
-    if not has_consent(draft):
-        raise IncompleteDraft("no consent")
-    answers = check_draft(draft, geo=geo)
     person = Person(
         telegram_id=telegram_id,
         telegram_username=telegram_username,
         language=language,
-        consent_at=datetime.fromisoformat(str(draft["consent_at"])),
-        consent_version=str(draft["consent_version"]),
+        consent_at=consent_at,
+        consent_version=consent_version,
         registered_at=now,
         last_active_at=now,
     )
-    _apply(person, answers)
-    session.add(person)
+    apply(person, fields)
     try:
-        await session.commit()
+        async with session.begin_nested():
+            session.add(person)
+            await session.flush()
     except IntegrityError:
-        # A double tap raced us to the unique telegram_id: the other update created the person.
-        await session.rollback()
+        # Another process confirmed the same registration first (the unique telegram_id).
         existing = await people.by_telegram_id(session=session, telegram_id=telegram_id)
         if existing is None:
             raise
         return Registered(existing, created=False)
-    await session.refresh(person)
     return Registered(person, created=True)
 
 
 async def update_profile(
-    *, session: AsyncSession, telegram_id: int, draft: Draft, geo: Geography, now: datetime
+    *, session: AsyncSession, person_id: int, fields: PersonFields, now: datetime
 ) -> Person:
     """Save a registered person's edited answers."""
-    person = await people.by_telegram_id(session=session, telegram_id=telegram_id)
-    if person is None:
+    person = await session.get(Person, person_id)
+    if person is None or person.erased_at is not None:
         raise NotRegistered()
-    _apply(person, check_draft(draft, geo=geo))
+    apply(person, fields)
     person.last_active_at = now
     session.add(person)
-    await session.commit()
-    await session.refresh(person)
     return person

@@ -20,7 +20,7 @@ async def test_erasing_a_person_keeps_the_audit_and_the_audit_keeps_no_personal_
         await somchai.next_reply()
         await somchai.send("/forget")
         confirm = await somchai.next_reply()
-        await somchai.press("forget:yes", message=confirm)
+        await somchai.press("🗑 ลบข้อมูลของฉัน", message=confirm)
         await world.bot.settle()
 
         entries = await audit_entries(world)

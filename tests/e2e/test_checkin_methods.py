@@ -247,56 +247,6 @@ async def test_staff_check_in_someone_else(bot: BotHarness, telegram: FakeTelegr
     )
 
 
-async def test_walkin_is_registered_and_checked_in(bot: BotHarness, telegram: FakeTelegram) -> None:
-    event = await open_event(bot)
-    staff, staff_person = await member(bot, telegram, "เจ้าหน้าที่ หน้างาน", Role.STAFF)
-    volunteer, _ = await member(bot, telegram, "อาสา ธรรมดา")
-    assert "ไม่มีสิทธิ์" in await say(volunteer, "/walkin")
-
-    assert "ชื่อและนามสกุล" in await say(staff, "/walkin")
-    await staff.send_sticker()
-    assert "ชื่อและนามสกุล" in ((await staff.next_reply()).text or "")
-    assert "อักขระ" in await say(staff, "Robert'); DROP TABLE person;--")
-    assert "เป็นใคร" in await say(staff, "บุญมี มาเอง")
-    await staff.press("อาสาสมัครแรงงาน")
-    assert "เขตใด" in ((await staff.next_reply()).text or "")
-    assert "ไม่พบเขต" in await say(staff, "Atlantis")
-    await staff.send("คลองเตย")
-    reply = await staff.next_reply()
-    if "เลือกเขต" in (reply.text or ""):
-        await staff.press("คลองเตย", message=reply)
-        reply = await staff.next_reply()
-    assert "บทบาท" in (reply.text or "")
-    await staff.press("ประธานโซน")
-    assert "เบอร์โทร" in ((await staff.next_reply()).text or "")
-    assert "สั้นเกินไป" in await say(staff, "12345")
-    assert "ตรวจสอบข้อมูล" in await say(staff, "081 234 5678")
-    await staff.press("✅ บันทึกและเช็กอิน")
-    done = await staff.wait_for(lambda m: m.shown_text.startswith("✅ บันทึก"))
-    assert f"บุญมี มาเอง และเช็กอินเข้า «{event.title}»" in done.shown_text
-
-    async with bot.sessions() as session:
-        [walkin] = (await session.exec(select(Person).where(Person.is_walkin))).all()
-    assert (walkin.full_name, walkin.telegram_id, walkin.phone, walkin.district_code) == (
-        "บุญมี มาเอง",
-        None,
-        "+66812345678",
-        "1033",
-    )
-    assert (walkin.volunteer_role, walkin.created_by_id) == ("zone_chair", staff_person.id)
-    [row] = await checkins_of(bot)
-    assert (row.person_id, row.method, row.performed_by_id) == (
-        walkin.id,
-        "walkin",
-        staff_person.id,
-    )
-
-
-async def test_walkin_with_no_open_event(bot: BotHarness, telegram: FakeTelegram) -> None:
-    staff, _ = await member(bot, telegram, "เจ้าหน้าที่ หน้างาน", Role.STAFF)
-    assert "ยังไม่มีกิจกรรมที่เปิดเช็กอิน" in await say(staff, "/walkin")
-
-
 async def test_checkout_records_leaving_time(bot: BotHarness, telegram: FakeTelegram) -> None:
     event = await open_event(bot, checkout_enabled=True)
     chat, _ = await member(bot, telegram)
@@ -316,9 +266,10 @@ async def test_unregistered_people_are_asked_to_register(
 ) -> None:
     event = await open_event(bot, latitude=VENUE_LAT, longitude=VENUE_LON)
     stranger = telegram.person()
-    assert "/start" in await say(stranger, f"/checkin {event.code}")
     await stranger.share_location(VENUE_LAT, VENUE_LON)
     assert "/start" in ((await stranger.next_reply()).text or "")
+    # A typed code waits in the registration it starts (tests/e2e/test_registration.py).
+    assert "ลงทะเบียนก่อน" in await say(stranger, f"/checkin {event.code}")
     assert await checkins_of(bot) == []
 
 
@@ -353,12 +304,3 @@ async def test_staff_choose_the_event_when_several_are_open(
     await staff.wait_for_edit(people_choice)
     [row] = await checkins_of(bot)
     assert (row.event_id, row.person_id) == (second.id, target.id)
-
-    # /walkin asks for the event too, and answers typing with a pointer to the buttons.
-    await staff.send("/walkin")
-    walkin_choice = await staff.next_reply()
-    assert "ใช้ปุ่ม" not in walkin_choice.shown_text
-    assert "ปุ่ม" in await say(staff, "ห้องประชุม 1")
-    await staff.press("ห้องประชุม 1", message=walkin_choice)
-    assert "ชื่อและนามสกุล" in ((await staff.next_reply()).text or "")
-    assert "ยกเลิก" in await say(staff, "/cancel")

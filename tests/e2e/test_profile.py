@@ -6,19 +6,32 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlmodel import col, func, select
+from sqlalchemy import text
+from sqlmodel import SQLModel, col, func, select
 
-from bot.handlers.registration import PURGE_JOB
-from storage.models import AuditEntry, CheckIn, CheckInMethod, Event, Person, Registration
+from bot.handlers.start import PURGE_JOB
+from storage.models import (
+    AuditEntry,
+    ChatState,
+    CheckIn,
+    CheckInMethod,
+    Event,
+    Person,
+    Registration,
+)
 
 # The same human-pace fixtures as the registration tests (pytest finds imported fixtures).
 from tests.e2e.test_registration import (  # noqa: F401
     EN,
+    REGISTERED_MENU,
     TH,
     WORDS,
     _human_pace,
-    eventually,
+    chat_state,
+    menu_of,
+    no_draft_left,
     no_trace_of,
+    nonce_of,
     people_count,
     person_row,
     register_volunteer,
@@ -27,6 +40,8 @@ from tests.e2e.test_registration import (  # noqa: F401
 )
 from tests.fake_telegram import FakeTelegram
 from tests.harness import BotHarness
+
+PHONE_FORMS = ("+66812345678", "66812345678", "0812345678", "081-234-5678", "812345678")
 
 
 async def test_profile_edit_goes_through_the_same_step_and_saves_on_confirm(
@@ -38,6 +53,7 @@ async def test_profile_edit_goes_through_the_same_step_and_saves_on_confirm(
     profile = await person.next_reply()
     assert text_of(profile).startswith("ข้อมูลของท่าน")
     assert "สมชาย ใจดี" in text_of(profile)
+    assert "081-234-5678" in text_of(profile)
     assert "คลองเตย · โซน 3" in text_of(profile)
     assert profile.button_texts[0] == "✔️ เสร็จสิ้น"
     await person.press("✏️ แก้ชื่อ", message=profile)
@@ -59,6 +75,8 @@ async def test_profile_edit_goes_through_the_same_step_and_saves_on_confirm(
     assert row.phone == "+66812345678"
     assert row.district_code == "1033"
     assert await people_count(bot) == 1
+    await bot.settle()
+    assert await no_draft_left(bot, person.user_id)
 
 
 async def test_profile_changes_can_be_discarded_and_old_buttons_are_stale(
@@ -68,6 +86,7 @@ async def test_profile_changes_can_be_discarded_and_old_buttons_are_stale(
     await register_volunteer(person, EN, name="Somchai Jaidee")
     await person.send("/profile")
     profile = await person.next_reply()
+    first_nonce = nonce_of(profile)
     await person.press("✏️ Phone", message=profile)
     phone_question = await person.next_reply()
     assert phone_question.keyboard is not None
@@ -75,12 +94,10 @@ async def test_profile_changes_can_be_discarded_and_old_buttons_are_stale(
     saved = await person.next_reply()
     assert saved.removes_keyboard
     changed = await person.next_reply()
-    assert "+6621234567" in text_of(changed)
+    assert "02-123-4567" in text_of(changed)
     await person.press("✏️ District", message=changed)
     await person.next_reply()
     await person.send("บางนา")
-    matches = await person.next_reply()
-    await person.press("reg:d:1047", message=matches)
     changed = await person.next_reply()
     assert "Bang Na · Zone 3" in text_of(changed)
     await person.press("✖️ Discard changes", message=changed)
@@ -89,16 +106,20 @@ async def test_profile_changes_can_be_discarded_and_old_buttons_are_stale(
     assert row is not None
     assert (row.phone, row.district_code) == ("+66812345678", "1033")
     # The first profile message's buttons no longer do anything.
-    await person.press_data("reg:e:full_name", message=profile)
+    await person.press_data(f"~{first_nonce}:edit:full_name", message=profile)
     assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
 
 
-async def test_profile_needs_a_registration(bot: BotHarness, telegram: FakeTelegram) -> None:
+async def test_profile_and_mydata_need_a_registration(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
     person = telegram.person()
     await person.send("/profile")
     assert "/start" in text_of(await person.next_reply())
     await person.send("/mydata")
-    assert "ยังไม่ได้ลงทะเบียน" in text_of(await person.next_reply())
+    assert "กรุณาลงทะเบียนก่อน" in text_of(await person.next_reply())
+    await person.send("/forget")
+    assert "กรุณาลงทะเบียนก่อน" in text_of(await person.next_reply())
 
 
 async def add_event_with_check_in(bot: BotHarness, telegram_id: int) -> int:
@@ -143,9 +164,10 @@ async def test_mydata_sends_a_readable_message_and_a_json_file(
     event_id = await add_event_with_check_in(bot, person.user_id)
     await person.send("/mydata")
     readable = await person.next_reply()
-    for expected in ("Somchai Jaidee", "+66812345678", "อบรมอาสาสมัครแรงงาน โซน 3", "somchai"):
+    for expected in ("Somchai Jaidee", "081-234-5678", "อบรมอาสาสมัครแรงงาน โซน 3", "somchai"):
         assert expected in text_of(readable)
     assert ("คลองเตย" if lang == TH else "Khlong Toei") in text_of(readable)
+    assert ("ประธานโซน" if lang == TH else "Zone chair") in text_of(readable)
     document = await person.next_reply()
     assert document.kind == "document"
     assert document.file_name == "asa-mydata.json"
@@ -172,6 +194,16 @@ async def headcount(bot: BotHarness, event_id: int) -> list[tuple[object, ...]]:
         return [tuple(row) for row in (await session.exec(statement)).all()]
 
 
+async def every_stored_value(bot: BotHarness) -> str:
+    """Every value of every row of every table, as one text to search."""
+    values: list[str] = []
+    async with bot.sessions() as session:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = await session.exec(text(f'SELECT * FROM "{table.name}"'))  # noqa: S608
+            values += [" ".join(str(value) for value in row) for row in rows.all()]
+    return "\n".join(values)
+
+
 @pytest.mark.parametrize("lang", [TH, EN])
 async def test_forget_erases_personal_data_but_keeps_headcounts(
     bot: BotHarness, telegram: FakeTelegram, lang: str
@@ -183,24 +215,31 @@ async def test_forget_erases_personal_data_but_keeps_headcounts(
     assert sum(int(str(row[2])) for row in before) == 2
     registered = await person_row(bot, person.user_id)
     assert registered is not None
+    assert menu_of(telegram, person) >= REGISTERED_MENU
+    # Half-way through a profile change (the draft holds the name and phone too).
+    await person.send("/profile")
+    await person.next_reply()
 
     await person.send("/forget")
+    assert "ℹ️" in text_of(await person.next_reply())  # the profile change is dropped
     first = await person.next_reply()
-    await person.press("forget:no", message=first)
+    await person.press(WORDS[lang].forget_no, message=first)
     kept = await person.wait_for_edit(first)
     assert kept.button_texts == []
     assert await person_row(bot, person.user_id) is not None
 
     await person.send("/forget")
     older = await person.next_reply()
+    older_nonce = nonce_of(older)
     await person.send("/forget")
     confirm = await person.next_reply()
-    await person.press("forget:yes", message=older)  # an older confirmation does nothing
+    await person.press_data(f"~{older_nonce}:yes", message=older)  # an older one does nothing
     assert (await person.wait_for_answer())["text"] == WORDS[lang].stale
     assert await person_row(bot, person.user_id) is not None
-    await person.press("forget:yes", message=confirm)
+    await person.press(WORDS[lang].forget_yes, message=confirm)
     done = await person.wait_for_edit(confirm)
     assert "/start" in text_of(done)
+    await bot.settle()
 
     assert await person_row(bot, person.user_id) is None
     assert await headcount(bot, event_id) == before
@@ -215,18 +254,20 @@ async def test_forget_erases_personal_data_but_keeps_headcounts(
             "1033",
             "zone_chair",
         )
-        everything = " ".join(str(value) for value in erased.model_dump().values())
-        assert "Somchai" not in everything
-        assert "+66812345678" not in everything
-        assert str(person.user_id) not in everything
         audit = (await session.exec(select(AuditEntry))).all()
         assert [entry.action for entry in audit] == ["person.erase"]
-        assert "Somchai" not in str(audit[0].detail)
-    await eventually(no_trace_of(bot, person.user_id))
+        assert await session.get(ChatState, person.user_id) is None
+    # Nothing of the person is left anywhere: no table, no draft, no chat state.
+    stored = await every_stored_value(bot)
+    for personal in ("Somchai", "Jaidee", "somchai", *PHONE_FORMS):
+        assert personal not in stored, personal
+    assert await no_trace_of(bot, person.user_id)
+    # The newcomer's menu again: the registered commands are gone from it.
+    assert not REGISTERED_MENU & menu_of(telegram, person)
 
     sent_before = len(person.messages)
     await person.send("/mydata")
-    assert "ยังไม่ได้ลงทะเบียน" in text_of(await person.next_reply())
+    assert "กรุณาลงทะเบียนก่อน" in text_of(await person.next_reply())
     await person.send("/help")
     await person.next_reply()
     # One answer to /mydata, one to /help: no document with the erased data in between.
@@ -237,45 +278,47 @@ async def test_forget_erases_personal_data_but_keeps_headcounts(
     assert await people_count(bot) == 3
 
 
-async def test_forget_without_a_registration_clears_any_draft(
-    bot: BotHarness, telegram: FakeTelegram
-) -> None:
-    person = telegram.person()
-    await person.send("/start")
-    greeting = await person.next_reply()
-    await person.press("English", message=greeting)
-    await person.next_reply()
-    await person.send("/cancel")
-    await person.next_reply()
-    await person.send("/forget")
-    assert "nothing to erase" in text_of(await person.next_reply())
-    await eventually(no_trace_of(bot, person.user_id))
-
-
 async def test_the_daily_retention_sweep_erases_people_inactive_too_long(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    idle, active = telegram.person(), telegram.person()
+    idle, active, wanderer = telegram.person(), telegram.person(), telegram.person()
     await register_volunteer(idle, TH)
     await register_volunteer(active, EN, name="Malee Srisuk")
+    # Someone who started registering and walked away: their draft holds a name.
+    await wanderer.send("/start")
+    greeting = await wanderer.next_reply()
+    await wanderer.press("English", message=greeting)
+    await wanderer.press("✅ I agree", message=await wanderer.next_reply())
+    await wanderer.replies(2)
+    await wanderer.press("Observer")
+    await wanderer.next_reply()
+    await wanderer.send("Wanda Away")
+    await wanderer.next_reply()
+    assert (await chat_state(bot, wanderer.user_id)) is not None
+
     retention = timedelta(days=bot.settings.bot.data_retention_days)
     async with bot.sessions() as session:
         row = (await session.exec(select(Person).where(Person.telegram_id == idle.user_id))).one()
         row.last_active_at = bot.clock.now() - retention - timedelta(days=1)
         session.add(row)
         await session.commit()
+    bot.clock.advance(timedelta(hours=2))
     application = bot.application
     assert application is not None
     assert application.job_queue is not None
     jobs = application.job_queue.get_jobs_by_name(PURGE_JOB)
     assert len(jobs) == 1
     await jobs[0].run(application)
+    await bot.settle()
 
     assert await person_row(bot, idle.user_id) is None
     assert await person_row(bot, active.user_id) is not None
-    await eventually(no_trace_of(bot, idle.user_id))
+    assert await no_trace_of(bot, idle.user_id)
+    assert not REGISTERED_MENU & menu_of(telegram, idle)
     async with bot.sessions() as session:
         audit = (await session.exec(select(AuditEntry))).one()
     assert (audit.action, audit.detail) == ("person.erase", {"reason": "retention"})
+    assert await no_draft_left(bot, wanderer.user_id)
+    assert "Wanda" not in await every_stored_value(bot)
     await idle.send("/start")
     assert (await idle.next_reply()).button_texts == ["ภาษาไทย", "English"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,8 +12,9 @@ from telegram import Update
 
 from bot.config import Settings
 from bot.handlers import checkin
-from storage.models import Person, PtbChatData, PtbConversation, PtbUserData
+from storage.models import ChatState, CheckIn, Person, PtbChatData, PtbConversation, PtbUserData
 from tests import harness
+from tests.factories import make_event
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram.models import SentMessage
 from tests.fake_telegram.people import Person as Chat
@@ -22,6 +22,7 @@ from tests.harness import BotHarness
 
 TH, EN = "th", "en"
 WELCOME_COMMANDS = ("/events", "/checkin", "/profile", "/mydata", "/help")
+REGISTERED_MENU = {"checkout", "profile", "mydata", "forget"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,15 @@ class Words:
     speaker: str
     zone_chair: str
     confirm: str
+    skip: str
     welcome: str
     not_yours: str
     stale: str
-    name_hint: str
-    buttons_hint: str
-    finish_or_cancel: str
+    hint: str
+    not_registered: str
+    invalid: str
+    forget_yes: str
+    forget_no: str
 
 
 WORDS = {
@@ -50,16 +54,19 @@ WORDS = {
         agree="✅ ยินยอม",
         decline="✖️ ไม่ยินยอม",
         volunteer="อาสาสมัครแรงงาน",
-        official="เจ้าหน้าที่หน่วยงานสังกัดกระทรวงแรงงาน",
+        official="เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน",
         speaker="วิทยากร",
         zone_chair="ประธานโซน",
         confirm="✅ ยืนยัน",
+        skip="ข้าม",
         welcome="ลงทะเบียนเรียบร้อยแล้ว",
         not_yours="ไม่ใช่ของท่าน",
         stale="ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด",
-        name_hint="กรุณาพิมพ์ชื่อ-นามสกุลเป็นข้อความ",
-        buttons_hint="กรุณาเลือกโดยกดปุ่ม",
-        finish_or_cancel="ท่านกำลังกรอกข้อมูลอยู่",
+        hint="กรุณาตอบคำถามด้านล่าง หรือพิมพ์ /cancel เพื่อยกเลิก",
+        not_registered="กรุณาลงทะเบียนก่อน",
+        invalid="ข้อมูลบางส่วนยังไม่ครบหรือไม่ถูกต้อง",
+        forget_yes="🗑 ลบข้อมูลของฉัน",
+        forget_no="ไม่ลบ",
     ),
     EN: Words(
         language="English",
@@ -70,12 +77,15 @@ WORDS = {
         speaker="Speaker",
         zone_chair="Zone chair",
         confirm="✅ Confirm",
+        skip="Skip",
         welcome="You are registered",
         not_yours="not yours",
         stale="This button has expired; please use the latest message.",
-        name_hint="Please type your name as a text message.",
-        buttons_hint="Please choose with the buttons.",
-        finish_or_cancel="You are in the middle of filling in your details",
+        hint="Please answer the question below, or send /cancel to stop.",
+        not_registered="Please register first",
+        invalid="no longer valid",
+        forget_yes="🗑 Yes, erase my data",
+        forget_no="No, keep it",
     ),
 }
 
@@ -96,34 +106,8 @@ def settings(telegram: FakeTelegram, database_url: str) -> Settings:
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (also used by test_profile.py)
+# Helpers (also used by test_profile.py, test_walkin.py and test_logs.py)
 # ---------------------------------------------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Wait until a database condition holds (persistence writes after the reply is sent)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("the condition did not hold in time")
-        await asyncio.sleep(0.02)
-
-
-async def user_data_when(
-    bot: BotHarness, telegram_id: int, check: Callable[[dict[str, Any]], bool]
-) -> dict[str, Any]:
-    """The persisted user data, once it satisfies `check`."""
-    found: dict[str, Any] = {}
-
-    async def holds() -> bool:
-        data = await stored_user_data(bot, telegram_id)
-        found.clear()
-        found.update(data or {})
-        return data is not None and check(data)
-
-    await eventually(holds)
-    return found
 
 
 def text_of(message: SentMessage) -> str:
@@ -144,44 +128,61 @@ async def person_row(bot: BotHarness, telegram_id: int) -> Person | None:
         return (await session.exec(statement)).first()
 
 
-async def stored_user_data(bot: BotHarness, telegram_id: int) -> dict[str, Any] | None:
-    """The persisted user data of a person (None: no row)."""
+async def chat_state(bot: BotHarness, telegram_id: int) -> ChatState | None:
+    """A person's chat state row (language, open flow, draft)."""
     async with bot.sessions() as session:
-        row = await session.get(PtbUserData, telegram_id)
-        return dict(row.data) if row is not None else None
+        return await session.get(ChatState, telegram_id)
 
 
-async def stored_conversations(bot: BotHarness, telegram_id: int) -> list[PtbConversation]:
-    """Persisted conversation states involving this person."""
+async def draft_of(bot: BotHarness, telegram_id: int) -> dict[str, Any]:
+    """The open flow's draft, as stored."""
+    state = await chat_state(bot, telegram_id)
+    assert state is not None
+    return dict(state.draft)
+
+
+async def set_draft(bot: BotHarness, telegram_id: int, draft: dict[str, Any]) -> None:
+    """Overwrite the stored draft (as a damaged row or a changed rule would)."""
     async with bot.sessions() as session:
-        rows = (await session.exec(select(PtbConversation))).all()
-    return [row for row in rows if str(telegram_id) in row.key]
+        state = await session.get(ChatState, telegram_id)
+        assert state is not None
+        state.draft = draft
+        session.add(state)
+        await session.commit()
 
 
-async def answered(person: Chat, count: int) -> bool:
-    """Whether the bot has answered `count` button presses of this person."""
-    return len(person.callback_answers) >= count
+async def no_trace_of(bot: BotHarness, telegram_id: int) -> bool:
+    """No chat state, user data, chat data or conversation state of this person is stored."""
+    async with bot.sessions() as session:
+        rows = [
+            await session.get(ChatState, telegram_id),
+            await session.get(PtbUserData, telegram_id),
+            await session.get(PtbChatData, telegram_id),
+        ]
+        conversations = (await session.exec(select(PtbConversation))).all()
+    return rows == [None, None, None] and not any(
+        str(telegram_id) in row.key for row in conversations
+    )
 
 
-def no_conversation(bot: BotHarness, telegram_id: int) -> Callable[[], Awaitable[bool]]:
-    """A check: no conversation state of this person is stored."""
-
-    async def check() -> bool:
-        return await stored_conversations(bot, telegram_id) == []
-
-    return check
+async def no_draft_left(bot: BotHarness, telegram_id: int) -> bool:
+    """No flow is open and nothing of a draft is kept."""
+    state = await chat_state(bot, telegram_id)
+    return state is None or (state.flow is None and state.draft == {})
 
 
-def no_trace_of(bot: BotHarness, telegram_id: int) -> Callable[[], Awaitable[bool]]:
-    """A check: no user data, chat data or conversation state of this person is stored."""
+def nonce_of(message: SentMessage) -> str:
+    """The nonce in a flow question's buttons (to forge a payload a client could send)."""
+    data = message.buttons[0][0][1]
+    assert data is not None
+    assert data.startswith("~")
+    return data[1:].split(":", 1)[0]
 
-    async def check() -> bool:
-        async with bot.sessions() as session:
-            chat = await session.get(PtbChatData, telegram_id)
-        gone = chat is None and await stored_user_data(bot, telegram_id) is None
-        return gone and await stored_conversations(bot, telegram_id) == []
 
-    return check
+def menu_of(telegram: FakeTelegram, chat: Chat) -> set[str]:
+    """The commands in a person's own menu."""
+    commands = telegram.commands_for({"type": "chat", "chat_id": chat.chat_id}) or []
+    return {command["command"] for command in commands}
 
 
 async def begin(person: Chat, lang: str) -> SentMessage:
@@ -210,11 +211,12 @@ async def answer_name(person: Chat, name: str) -> SentMessage:
     return phone_question
 
 
-async def pick_district(person: Chat, query: str, button: str) -> None:
-    """Type part of a district name and press a match."""
-    await person.send(query)
-    matches = await person.next_reply()
-    await person.press(button, message=matches)
+async def to_phone(person: Chat, lang: str, kind: str, name: str) -> SentMessage:
+    """A registration as `kind` (no agency) up to the phone question, which it returns."""
+    who = await begin(person, lang)
+    await person.press(kind, message=who)
+    await person.next_reply()  # name question
+    return await answer_name(person, name)
 
 
 async def to_district(
@@ -226,10 +228,7 @@ async def to_district(
     phone: str = "0812345678",
 ) -> SentMessage:
     """A registration as `kind` (no agency) up to the district question, which it returns."""
-    who = await begin(person, lang)
-    await person.press(kind, message=who)
-    await person.next_reply()  # name question
-    await answer_name(person, name)
+    await to_phone(person, lang, kind, name)
     await person.send(phone)
     await person.next_reply()  # phone saved
     return await person.next_reply()
@@ -238,7 +237,7 @@ async def to_district(
 async def skip_to_summary(person: Chat, lang: str, kind: str) -> SentMessage:
     """A registration as `kind` (not a volunteer) up to the summary, skipping the district."""
     district_question = await to_district(person, lang, kind)
-    await person.press("ข้าม" if lang == TH else "Skip", message=district_question)
+    await person.press(WORDS[lang].skip, message=district_question)
     return await person.next_reply()
 
 
@@ -258,7 +257,7 @@ async def register_volunteer(
     saved = await person.next_reply()
     assert saved.removes_keyboard
     await person.next_reply()  # district question
-    await pick_district(person, "คลองเตย" if lang == TH else "khlong toei", "1033")
+    await person.send("คลองเตย" if lang == TH else "khlong toei")  # exact: taken at once
     await person.next_reply()  # role question
     await person.press(words.zone_chair)
     summary = await person.next_reply()
@@ -287,13 +286,13 @@ async def test_a_thai_volunteer_registers_with_the_contact_button(
     await person.share_contact("66812345678")
     saved = await person.next_reply()
     assert saved.removes_keyboard
-    assert "+66812345678" in text_of(saved)
+    assert "081-234-5678" in text_of(saved)
     district_question = await person.next_reply()
     assert "ข้าม" not in district_question.button_texts  # volunteers may not skip
-    await person.send("คลองเตย")
+    await person.send("คลอง")
     matches = await person.next_reply()
-    assert matches.buttons[0] == [("คลองเตย · โซน 3", "reg:d:1033")]
-    await person.press("reg:d:1033", message=matches)
+    assert matches.button_texts[0] == "คลองเตย · โซน 3"
+    await person.press("คลองเตย · โซน 3", message=matches)
     role_question = await person.next_reply()
     assert role_question.button_texts == [
         "อาสาสมัคร",
@@ -303,9 +302,12 @@ async def test_a_thai_volunteer_registers_with_the_contact_button(
         "ผู้ประสานงานเครือข่ายแท็กซี่",
     ]
     assert await people_count(bot) == 0  # nothing written before the confirmation
+    draft = await draft_of(bot, person.user_id)
+    assert draft["person"]["phone"] == "+66812345678"
+    assert draft["person"]["phone_shared"] is True
     await person.press("ประธานโซน", message=role_question)
     summary = await person.next_reply()
-    for expected in ("สมชาย ใจดี", "+66812345678", "คลองเตย · โซน 3", "ประธานโซน"):
+    for expected in ("สมชาย ใจดี", "081-234-5678", "คลองเตย · โซน 3", "ประธานโซน"):
         assert expected in text_of(summary)
     await person.press("✅ ยืนยัน", message=summary)
     welcome = await person.next_reply()
@@ -327,9 +329,13 @@ async def test_a_thai_volunteer_registers_with_the_contact_button(
     assert (row.language, row.telegram_username) == ("th", "somchai")
     assert row.consent_at is not None
     assert row.consent_version == bot.settings.bot.privacy_notice_version
-    # The draft is gone from the user data; only the language stays.
-    await user_data_when(bot, person.user_id, lambda data: data == {"lang": "th"})
-    await eventually(no_conversation(bot, person.user_id))
+    # The draft is gone; only the language stays in the chat state.
+    await bot.settle()
+    state = await chat_state(bot, person.user_id)
+    assert state is not None
+    assert (state.flow, state.draft, state.language) == (None, {}, "th")
+    # A registered person's own command menu has the registered commands.
+    assert menu_of(telegram, person) >= REGISTERED_MENU
 
     await person.send("/start")
     assert "สมชาย ใจดี" in text_of(await person.next_reply())
@@ -355,14 +361,14 @@ async def test_an_english_official_registers_with_a_typed_number(
     await person.send("081 234 5678")
     saved = await person.next_reply()
     assert saved.removes_keyboard
-    assert "+66812345678" in text_of(saved)
+    assert "081-234-5678" in text_of(saved)
     district_question = await person.next_reply()
     assert "Skip" in district_question.button_texts  # optional for officials
     await person.send("khlong")
     matches = await person.next_reply()
-    assert ("Khlong Toei · Zone 3", "reg:d:1033") in [b for row in matches.buttons for b in row]
+    assert "Khlong Toei · Zone 3" in matches.button_texts
     assert any(text.startswith("Khlong Sam Wa") for text in matches.button_texts)
-    await person.press("reg:d:1033", message=matches)
+    await person.press("Khlong Toei · Zone 3", message=matches)
     summary = await person.next_reply()  # no role question for officials
     assert "Agency: Social Security Office" in text_of(summary)
     assert "Volunteer role" not in text_of(summary)
@@ -378,6 +384,8 @@ async def test_an_english_official_registers_with_a_typed_number(
         "en",
     )
     assert row.phone == "+66812345678"
+    # Typed, not shared: the draft said so (nothing is linked on a typed number).
+    assert await no_draft_left(bot, person.user_id)
 
 
 @pytest.mark.parametrize("lang", [TH, EN])
@@ -391,6 +399,23 @@ async def test_a_volunteer_registers_by_typed_number_in_either_language(
     assert row is not None
     assert row.language == lang
     assert row.phone == "+66812345678"
+    assert row.district_code == "1033"
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "shown"),
+    [(TH, "บางกะปิ", "✅ บางกะปิ · โซน 4"), (EN, "  BANG kapi ", "✅ Bang Kapi · Zone 4")],
+)
+async def test_an_exact_district_name_is_taken_without_a_tap(
+    bot: BotHarness, telegram: FakeTelegram, lang: str, typed: str, shown: str
+) -> None:
+    person = telegram.person()
+    await to_district(person, lang, WORDS[lang].volunteer)
+    await person.send(typed)
+    role_question = await person.next_reply()
+    assert text_of(role_question).startswith(shown)
+    assert WORDS[lang].zone_chair in role_question.button_texts
+    assert (await draft_of(bot, person.user_id))["person"]["district_code"] == "1006"
 
 
 async def test_districts_can_be_browsed_by_page_or_skipped(
@@ -436,12 +461,14 @@ async def test_bad_names_are_refused_with_an_example(
     who = await begin(person, lang)
     await person.press(WORDS[lang].volunteer, message=who)
     await person.next_reply()
-    for bad in ("ก", "x" * 5000, "'; DROP TABLE person; --", "😀😀😀", "สมชาย 123"):
+    example = "สมชาย ใจดี" if lang == TH else "Somchai Jaidee"
+    for bad in ("ก", "x" * 5000, "'; DROP TABLE person; --", "😀😀😀", "สมชาย 123", "\u0000\u0007"):
         await person.send(bad)
         refusal = await person.next_reply()
-        assert ("สมชาย ใจดี" if lang == TH else "Somchai Jaidee") in text_of(refusal)
+        assert example in text_of(refusal)
+        assert "\n\n" in text_of(refusal)  # what was wrong, then the question
     await person.send_sticker()
-    assert text_of(await person.next_reply()) == WORDS[lang].name_hint
+    assert text_of(await person.next_reply()) == WORDS[lang].hint
     await person.next_reply()  # the name question again
     await answer_name(person, "สมชาย ใจดี")
     assert await people_count(bot) == 0
@@ -465,7 +492,9 @@ async def test_phone_refusals_someone_elses_contact_and_bad_numbers(
     assert WORDS[lang].not_yours in text_of(await person.next_reply())
     for bad in ("12345", "hello", "0812345678' OR 1=1", "9" * 5000):
         await person.send(bad)
-        assert "081 234 5678" in text_of(await person.next_reply())
+        refusal = await person.next_reply()
+        assert "081-234-5678" in text_of(refusal)
+        assert refusal.keyboard is not None
     await person.send_photo()
     await person.next_reply()  # hint
     again = await person.next_reply()
@@ -473,9 +502,9 @@ async def test_phone_refusals_someone_elses_contact_and_bad_numbers(
     await person.share_contact("+66812345678")
     saved = await person.next_reply()
     assert saved.removes_keyboard
-    await user_data_when(
-        bot, person.user_id, lambda data: data["reg"]["draft"].get("phone") == "+66812345678"
-    )
+    await person.next_reply()  # the district question (the draft is written before it)
+    draft = await draft_of(bot, person.user_id)
+    assert (draft["person"]["phone"], draft["person"]["phone_shared"]) == ("+66812345678", True)
 
 
 async def test_unexpected_input_at_a_button_step_keeps_the_step(
@@ -485,57 +514,50 @@ async def test_unexpected_input_at_a_button_step_keeps_the_step(
     who = await begin(person, TH)
     words = WORDS[TH]
     await person.send_voice()
-    assert text_of(await person.next_reply()) == words.buttons_hint
+    assert text_of(await person.next_reply()) == words.hint
     who_again = await person.next_reply()
     assert who_again.button_texts == who.button_texts
     # The older copy of the question is stale now: it changes nothing.
     await person.press(words.official, message=who)
-    answer = await person.wait_for_answer()
-    assert answer["text"] == words.stale
-    await person.send("/profile")
-    assert words.finish_or_cancel in text_of(await person.next_reply())
-    await person.next_reply()  # asked again
-    await person.send("x" * 5000)
-    assert text_of(await person.next_reply()) == words.buttons_hint
-    latest = await person.next_reply()
-    await person.press_data("reg:t:astronaut", message=latest)
     assert (await person.wait_for_answer())["text"] == words.stale
-    await person.press_data("ev:open:1", message=latest)
+    # Commands for registered people are refused; the registration stays where it is.
+    await person.send("/profile")
+    assert words.not_registered in text_of(await person.next_reply())
+    await person.send("x" * 5000)
+    assert text_of(await person.next_reply()) == words.hint
+    latest = await person.next_reply()
+    # A live question's nonce with a value that is not a choice changes nothing either.
+    await person.press_data(f"~{nonce_of(latest)}:astronaut", message=latest)
     assert (await person.wait_for_answer())["text"] == words.stale
     await person.press(words.volunteer, message=latest)
     assert "ชื่อ-นามสกุล" in text_of(await person.next_reply())
-    await user_data_when(
-        bot,
-        person.user_id,
-        lambda data: data["reg"]["draft"].get("participant_type") == "volunteer",
-    )
+    draft = await draft_of(bot, person.user_id)
+    assert draft["person"]["participant_type"] == "volunteer"
 
 
 async def test_district_search_in_both_languages_and_no_match(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
     person = telegram.person()
-    await to_district(person, TH, "อาสาสมัครแรงงาน", name="สมชาย ใจดี", phone="0812345678")
+    question = await to_district(person, TH, "อาสาสมัครแรงงาน", name="สมชาย ใจดี")
     # A volunteer has no skip button; a forged one changes nothing.
-    await person.press_data("reg:ds")
+    await person.press_data(f"~{nonce_of(question)}:skip", message=question)
     assert (await person.wait_for_answer())["text"] == WORDS[TH].stale
     await person.send("ไม่มีเขตนี้")
     none = await person.next_reply()
     assert "ไม่พบเขต" in text_of(none)
-    await person.send("bang kapi")
+    await person.send("bang")
     matches = await person.next_reply()
-    assert matches.buttons[0] == [("บางกะปิ · โซน 4", "reg:d:1006")]
-    await person.send("วัฒนา")
+    assert "บางกะปิ · โซน 4" in matches.button_texts
+    await person.send("วัฒ")
     newer = await person.next_reply()
     # Only the latest results are live.
-    await person.press("reg:d:1006", message=matches)
+    await person.press("บางกะปิ · โซน 4", message=matches)
     assert (await person.wait_for_answer())["text"] == WORDS[TH].stale
-    await person.press("reg:d:1039", message=newer)
+    await person.press("วัฒนา · โซน 3", message=newer)
     role_question = await person.next_reply()
     assert "บทบาท" in text_of(role_question)
-    await user_data_when(
-        bot, person.user_id, lambda data: data["reg"]["draft"].get("district_code") == "1039"
-    )
+    assert (await draft_of(bot, person.user_id))["person"]["district_code"] == "1039"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,7 +580,7 @@ async def test_declining_consent_stores_nothing(
     assert declined.button_texts == []
     await bot.settle()
     assert await people_count(bot) == 0
-    await eventually(no_trace_of(bot, person.user_id))
+    assert await no_trace_of(bot, person.user_id)  # not even the language
     # Starting again works, from the language.
     await person.send("/start")
     assert (await person.next_reply()).button_texts == ["ภาษาไทย", "English"]
@@ -568,36 +590,45 @@ async def test_cancel_mid_flow_leaves_no_person_and_no_draft(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
     person = telegram.person()
-    who = await begin(person, TH)
-    await person.press("อาสาสมัครแรงงาน", message=who)
-    await person.next_reply()
-    await answer_name(person, "สมชาย ใจดี")
+    await to_phone(person, TH, "อาสาสมัครแรงงาน", "สมชาย ใจดี")
+    assert (await draft_of(bot, person.user_id))["person"]["full_name"] == "สมชาย ใจดี"
     await person.send("/cancel")
     cancelled = await person.next_reply()
-    assert "ยกเลิกแล้ว" in text_of(cancelled)
-    assert cancelled.removes_keyboard
+    assert "ยกเลิกการลงทะเบียนแล้ว" in text_of(cancelled)
     await bot.settle()
     assert await people_count(bot) == 0
-    await user_data_when(bot, person.user_id, lambda data: "reg" not in data)
-    await eventually(no_conversation(bot, person.user_id))
+    assert await no_draft_left(bot, person.user_id)
     await person.send("0812345678")  # no longer in the flow: the fallback answers
     assert "ไม่เข้าใจ" in text_of(await person.next_reply())
     await person.send("/cancel")
     assert "ไม่มีรายการ" in text_of(await person.next_reply())
 
 
+async def test_an_abandoned_registration_times_out_and_keeps_nothing(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    person = telegram.person()
+    await to_phone(person, EN, "Observer", "Somchai Jaidee")
+    bot.clock.advance(timedelta(minutes=bot.settings.bot.flow_timeout_minutes + 1))
+    await person.send("0812345678")
+    expired = await person.next_reply()
+    assert "registration" in text_of(expired)
+    assert "timed out" in text_of(expired)
+    assert "didn't understand" in text_of(await person.next_reply())
+    await bot.settle()
+    assert await no_draft_left(bot, person.user_id)
+    assert await people_count(bot) == 0
+
+
 async def test_a_restart_in_the_middle_of_the_flow_continues_it(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
     person = telegram.person()
-    who = await begin(person, EN)
-    await person.press("Labour volunteer", message=who)
-    await person.next_reply()
-    await answer_name(person, "Somchai Jaidee")
+    await to_phone(person, EN, "Labour volunteer", "Somchai Jaidee")
     await bot.restart()
     await person.send("0812345678")
     saved = await person.next_reply()
-    assert "+66812345678" in text_of(saved)
+    assert "081-234-5678" in text_of(saved)
     question = await person.next_reply()
     await bot.restart()
     await person.press("Browse all districts", message=question)
@@ -624,9 +655,10 @@ async def test_a_double_tap_on_confirm_creates_one_person(
     summary = await skip_to_summary(person, TH, "วิทยากร")
     presses = len(person.callback_answers)
     await person.press("✅ ยืนยัน", message=summary)
-    await person.press_data("reg:ok", message=summary)
+    await person.press_data(f"~{nonce_of(summary)}:ok", message=summary)
     await person.wait_for(lambda m: text_of(m).startswith(WORDS[TH].welcome))
-    await eventually(lambda: answered(person, presses + 2))
+    await bot.settle()
+    assert len(person.callback_answers) == presses + 2
     assert await people_count(bot) == 1
     assert person.callback_answers[-1]["text"] == WORDS[TH].stale
     assert sum(text_of(m).startswith(WORDS[TH].welcome) for m in person.messages) == 1
@@ -637,19 +669,20 @@ async def test_summary_edits_go_through_the_same_steps(
 ) -> None:
     person = telegram.person()
     summary = await skip_to_summary(person, EN, "Observer")
+    old_nonce = nonce_of(summary)
     await person.press("✏️ Participant", message=summary)
     who_again = await person.next_reply()
     await person.press("Labour volunteer", message=who_again)
     # A volunteer must now give a district and a role before the summary comes back.
     district_question = await person.next_reply()
     assert "Skip" not in district_question.button_texts
-    await pick_district(person, "prawet", "1032")
+    await person.send("prawet")
     await person.next_reply()
     await person.press("Volunteer")
     new_summary = await person.next_reply()
     assert "Prawet · Zone 3" in text_of(new_summary)
     # The old summary's confirm is stale: it showed other data.
-    await person.press_data("reg:ok", message=summary)
+    await person.press_data(f"~{old_nonce}:ok", message=summary)
     assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
     assert await people_count(bot) == 0
     await person.press("✅ Confirm", message=new_summary)
@@ -660,13 +693,13 @@ async def test_summary_edits_go_through_the_same_steps(
 
 
 # ---------------------------------------------------------------------------------------------
-# Check-in deep links
+# Check-in before registering: QR codes and typed codes
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def check_ins(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
-    """Spy on the check-in hand-over (the real one belongs to another family)."""
+    """Spy on the QR check-in hand-over (the real one belongs to another family)."""
     calls: list[tuple[int, str]] = []
 
     async def spy(update: Update, context: Any, token: str) -> None:
@@ -689,9 +722,7 @@ async def test_a_qr_token_waits_through_registration_and_a_restart(
     await person.press("ภาษาไทย", message=greeting)
     notice = await person.next_reply()
     await bot.restart()
-    data = await stored_user_data(bot, person.user_id)
-    assert data is not None
-    assert data["pending_checkin"] == "AbC123_x"
+    assert (await draft_of(bot, person.user_id))["token"] == "AbC123_x"
     await person.press("✅ ยินยอม", message=notice)
     await person.next_reply()
     who = await person.next_reply()
@@ -708,7 +739,8 @@ async def test_a_qr_token_waits_through_registration_and_a_restart(
     await person.press("✅ ยืนยัน", message=summary)
     await person.wait_for(lambda m: text_of(m) == "checked in AbC123_x")
     assert check_ins == [(person.user_id, "AbC123_x")]
-    await user_data_when(bot, person.user_id, lambda data: "pending_checkin" not in data)
+    await bot.settle()
+    assert await no_draft_left(bot, person.user_id)
 
 
 async def test_a_registered_person_is_checked_in_at_once(
@@ -743,22 +775,93 @@ async def test_a_qr_scan_in_the_middle_of_registration_is_kept(
     assert check_ins == [(person.user_id, "Late7")]
 
 
+async def test_a_code_typed_before_registering_checks_in_after_it(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    async with bot.sessions() as session:
+        event = await make_event(session, now=bot.clock.now(), title="สัมมนาเปิดตัว")
+    person = telegram.person()
+    await person.send(f"/checkin {event.code.lower()}")
+    assert "เช็กอิน" in text_of(await person.next_reply())  # register first, then checked in
+    greeting = await person.next_reply()
+    assert greeting.button_texts == ["ภาษาไทย", "English"]
+    await person.press("ภาษาไทย", message=greeting)
+    notice = await person.next_reply()
+    await bot.restart()
+    await person.press("✅ ยินยอม", message=notice)
+    await person.next_reply()
+    who = await person.next_reply()
+    # /checkin again in the middle keeps the registration, and the code waits on.
+    await person.send("/checkin")
+    assert "/start" in text_of(await person.next_reply())
+    who = await person.next_reply()
+    await person.press("วิทยากร", message=who)
+    await person.next_reply()
+    await answer_name(person, "สมชาย ใจดี")
+    await person.send("0812345678")
+    await person.replies(2)
+    await person.press("ข้าม")
+    summary = await person.next_reply()
+    async with bot.sessions() as session:
+        assert (await session.exec(select(CheckIn))).all() == []
+    await person.press("✅ ยืนยัน", message=summary)
+    done = await person.wait_for(lambda m: text_of(m).startswith("✅ เช็กอิน"))
+    assert "สัมมนาเปิดตัว" in text_of(done)
+    row = await person_row(bot, person.user_id)
+    assert row is not None
+    async with bot.sessions() as session:
+        [checked] = (await session.exec(select(CheckIn))).all()
+    assert (checked.person_id, checked.event_id, checked.method) == (row.id, event.id, "code")
+
+
+async def test_a_wrong_code_typed_before_registering_is_said_after_it(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    person = telegram.person()
+    await person.send("/checkin ZZZZZZ")
+    await person.next_reply()
+    greeting = await person.next_reply()
+    await person.press("English", message=greeting)
+    notice = await person.next_reply()
+    await person.press("✅ I agree", message=notice)
+    await person.next_reply()
+    who = await person.next_reply()
+    await person.press("Observer", message=who)
+    await person.next_reply()
+    await answer_name(person, "Somchai Jaidee")
+    await person.send("0812345678")
+    await person.replies(2)
+    await person.press("Skip")
+    await person.press("✅ Confirm", message=await person.next_reply())
+    await person.wait_for(lambda m: text_of(m).startswith(WORDS[EN].welcome))
+    refusal = await person.next_reply()
+    assert "code" in text_of(refusal).lower()
+    assert await person_row(bot, person.user_id) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Language, other input, damaged drafts
+# ---------------------------------------------------------------------------------------------
+
+
 async def test_language_can_change_mid_flow_and_after_registration(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
     person = telegram.person()
-    who = await begin(person, TH)
+    await begin(person, TH)
     await person.send("/lang")
     choice = await person.next_reply()
+    assert "ท่านเข้าร่วมในฐานะใด" in text_of(await person.next_reply())  # /lang keeps the flow
     await person.press("English", message=choice)
     await person.wait_for_edit(choice)
-    await person.press("อาสาสมัครแรงงาน", message=who)
+    who = await person.next_reply()  # the same question, asked again in English
+    await person.press("Labour volunteer", message=who)
     assert "full name" in text_of(await person.next_reply())
     await answer_name(person, "Somchai Jaidee")
     await person.send("0812345678")
     await person.next_reply()
     await person.next_reply()
-    await pick_district(person, "khlong toei", "1033")
+    await person.send("khlong toei")
     await person.next_reply()
     await person.press("Volunteer")
     await person.press("✅ Confirm", message=await person.next_reply())
@@ -782,7 +885,7 @@ async def test_the_language_and_consent_steps_answer_anything_else(
     await person.send("/start")
     greeting = await person.next_reply()
     await person.send_sticker()
-    assert "กรุณาเลือกภาษา" in text_of(await person.next_reply())
+    assert text_of(await person.next_reply()) == WORDS[TH].hint
     greeting_again = await person.next_reply()
     assert greeting_again.button_texts == ["ภาษาไทย", "English"]
     await person.press("English", message=greeting)  # the older greeting is stale now
@@ -790,38 +893,37 @@ async def test_the_language_and_consent_steps_answer_anything_else(
     await person.press("English", message=greeting_again)
     notice = await person.next_reply()
     await person.send("yes")
-    assert "I agree" in text_of(await person.next_reply())
+    assert text_of(await person.next_reply()) == WORDS[EN].hint
     notice_again = await person.next_reply()
     assert notice_again.button_texts == ["✅ I agree", "✖️ I don't agree"]
     await person.press("✖️ I don't agree", message=notice)  # stale: must not decline
     assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
     await person.send("/mydata")
-    assert WORDS[EN].finish_or_cancel in text_of(await person.next_reply())
-    await person.next_reply()  # the notice once more
+    assert WORDS[EN].not_registered in text_of(await person.next_reply())
     await person.send("/help")
     assert "Commands you can use" in text_of(await person.next_reply())
-    await user_data_when(bot, person.user_id, lambda data: "reg" in data)
-    await person.press("✅ I agree")
+    notice_last = await person.next_reply()  # /help asks the open question again
+    assert notice_last.button_texts == notice_again.button_texts
+    assert (await draft_of(bot, person.user_id))["consent_at"] is None
+    await person.press("✅ I agree", message=notice_last)
     await person.next_reply()
     assert len((await person.next_reply()).button_texts) == 6
     assert await people_count(bot) == 0
 
 
-async def test_forged_or_orphaned_confirmations_save_nothing(
+async def test_a_draft_the_code_no_longer_reads_is_dropped_not_saved(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
     person = telegram.person()
     summary = await skip_to_summary(person, EN, "Observer")
-    # "Close" belongs to /profile; forged during a registration, it ends nothing.
-    await person.press_data("reg:x", message=summary)
-    assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
-    # A draft lost from the user data (while the conversation state survived) is never saved
-    # half-empty: the summary it showed is no longer live.
-    assert bot.application is not None
-    bot.application.user_data[person.user_id].pop("reg")
+    await set_draft(bot, person.user_id, {"person": "damaged"})
     await person.press("✅ Confirm", message=summary)
     assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
+    await person.send("hello")
+    assert "cannot be continued" in text_of(await person.next_reply())
+    await bot.settle()
     assert await people_count(bot) == 0
+    assert await no_draft_left(bot, person.user_id)
 
 
 async def test_a_draft_that_is_no_longer_valid_is_not_saved(
@@ -830,15 +932,15 @@ async def test_a_draft_that_is_no_longer_valid_is_not_saved(
     person = telegram.person()
     summary = await skip_to_summary(person, EN, "Observer")
     # As if the stored draft had been damaged (or the rules tightened) since it was written.
-    assert bot.application is not None
-    bot.application.user_data[person.user_id]["reg"]["draft"]["phone"] = "12"
+    draft = await draft_of(bot, person.user_id)
+    draft["person"]["phone"] = "12"
+    await set_draft(bot, person.user_id, draft)
     await person.press("✅ Confirm", message=summary)
-    assert "no longer valid" in text_of(await person.next_reply())
     again = await person.next_reply()
-    assert "✏️ Phone" in again.button_texts
+    assert WORDS[EN].invalid in text_of(again)
+    assert "phone number" in text_of(again)  # the phone question, asked again
+    assert again.keyboard is not None
     assert await people_count(bot) == 0
-    await person.press("✏️ Phone", message=again)
-    await person.next_reply()
     await person.send("0812345678")
     await person.next_reply()
     await person.press("✅ Confirm", message=await person.next_reply())

@@ -1,4 +1,5 @@
-"""The check-in service: every method, the window rules, staff, walk-ins and check-out."""
+"""The check-in service: every method, the window rules, staff and check-out (walk-ins:
+test_walkins.py)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,12 @@ from bot.services.checkins import (
     EventCancelled,
     EventEnded,
     ForwardedLocation,
-    InvalidWalkin,
     NoOpenEvent,
     NotCheckedIn,
     NoVenuePin,
     SearchTooShort,
     TooFar,
     TooManyWrongCodes,
-    WalkinFields,
     WrongCode,
     WrongCodeLimiter,
 )
@@ -39,7 +38,6 @@ from storage.models import (
     CheckInMethod,
     District,
     EventStatus,
-    Person,
     Role,
 )
 from tests.factories import VENUE_LAT, VENUE_LON, access_of, make_event, make_person
@@ -387,82 +385,6 @@ async def test_search_needs_three_characters_and_shows_at_most_ten(session: Asyn
         assert found.matches == [], query
     with pytest.raises(NotAllowed):
         await checkins.search_people(session=session, access=access_of(staff), query="somchai")
-
-
-async def test_walkin_is_created_and_checked_in_at_once(session: AsyncSession) -> None:
-    session.add(District(code="1033", name_th="คลองเตย", name_en="Khlong Toei", zone=3))
-    await session.commit()
-    event = await make_event(session, now=NOW)
-    staff = await make_person(session)
-    access = access_of(staff, Role.STAFF)
-    result = await checkins.register_walkin(
-        session=session,
-        access=access,
-        event_id=event.id,
-        fields=WalkinFields(
-            full_name=" สมปอง  มาเอง ",
-            participant_type="volunteer",
-            district_code="1033",
-            volunteer_role="volunteer",
-            phone="081 234 5678",
-        ),
-        now=NOW,
-    )
-    assert result.method == CheckInMethod.WALKIN
-    person = await session.get(Person, result.person_id)
-    assert person is not None
-    assert (person.full_name, person.phone, person.is_walkin, person.telegram_id) == (
-        "สมปอง มาเอง",
-        "+66812345678",
-        True,
-        None,
-    )
-    assert person.created_by_id == staff.id
-    [entry] = (await session.exec(select(AuditEntry))).all()
-    assert entry.action == "checkin.walkin"
-    assert "phone" not in entry.detail
-
-
-async def test_bad_walkins_write_nothing(session: AsyncSession) -> None:
-    event = await make_event(session, now=NOW)
-    staff = await make_person(session)
-    access = access_of(staff, Role.STAFF)
-    bad = [
-        (WalkinFields(full_name="x", participant_type="observer"), "name"),
-        (WalkinFields(full_name="สมหญิง", participant_type="alien"), "participant_type"),
-        (WalkinFields(full_name="สมหญิง", participant_type="official", agency="cia"), "agency"),
-        (
-            WalkinFields(full_name="สมหญิง", participant_type="volunteer", district_code="9999"),
-            "district",
-        ),
-        (WalkinFields(full_name="สมหญิง", participant_type="observer", phone="12"), "phone"),
-    ]
-    for fields, field in bad:
-        with pytest.raises(InvalidWalkin) as refused:
-            await checkins.register_walkin(
-                session=session, access=access, event_id=event.id, fields=fields, now=NOW
-            )
-        assert refused.value.values["field"] == field
-    with pytest.raises(NotAllowed):
-        await checkins.register_walkin(
-            session=session,
-            access=access_of(staff, Role.COORDINATOR),
-            event_id=event.id,
-            fields=WalkinFields(full_name="สมหญิง", participant_type="observer"),
-            now=NOW,
-        )
-    closed = await make_event(session, now=NOW, starts_in=timedelta(days=1))
-    with pytest.raises(CheckInNotOpen):
-        await checkins.register_walkin(
-            session=session,
-            access=access,
-            event_id=closed.id,
-            fields=WalkinFields(full_name="สมหญิง", participant_type="observer"),
-            now=NOW,
-        )
-    walkins = (await session.exec(select(Person).where(Person.is_walkin))).all()
-    assert walkins == []
-    assert await rows(session) == []
 
 
 async def test_check_out(session: AsyncSession) -> None:

@@ -14,6 +14,7 @@ from storage.database import SessionFactory, create_engine, session_factory
 from storage.models import (
     Announcement,
     AuditEntry,
+    ChatState,
     CheckIn,
     CheckInMethod,
     CoordinatorZone,
@@ -156,6 +157,7 @@ async def test_erasure_keeps_headcounts_and_no_personal_field(sessions: SessionF
         erased = await privacy.erase_person(
             session=session, person_id=leaving, now=NOW, reason="forget", actor_id=leaving
         )
+        await session.commit()
     assert erased == privacy.Erased(person_id=leaving, telegram_id=2001)
 
     assert await headcount(sessions, event_id) == before
@@ -190,6 +192,7 @@ async def test_erasure_keeps_headcounts_and_no_personal_field(sessions: SessionF
     # Erasing twice changes nothing and adds no second audit entry.
     async with sessions() as session:
         await privacy.erase_person(session=session, person_id=leaving, now=NOW, reason="forget")
+        await session.commit()
         assert len((await session.exec(select(AuditEntry))).all()) == 1
         with pytest.raises(NotRegistered):
             await privacy.export_person(session=session, person_id=leaving)
@@ -207,6 +210,7 @@ async def test_purge_erases_only_people_inactive_beyond_the_retention(
 
     async with sessions() as session:
         erased = await privacy.purge_inactive(session=session, now=NOW, retention_days=730)
+        await session.commit()
     assert erased == [privacy.Erased(person_id=idle, telegram_id=3001)]
     async with sessions() as session:
         rows = {p.id: p for p in (await session.exec(select(Person))).all()}
@@ -219,3 +223,80 @@ async def test_purge_erases_only_people_inactive_beyond_the_retention(
     # A second sweep finds nobody new.
     async with sessions() as session:
         assert await privacy.purge_inactive(session=session, now=NOW, retention_days=730) == []
+
+
+async def test_erasure_reaches_merged_walkin_records_and_the_chat_state(
+    sessions: SessionFactory,
+) -> None:
+    kept = await add_person(sessions, telegram_id=4001)
+    walkin = await add_person(sessions, telegram_id=None)
+    bystander = await add_person(sessions, telegram_id=4002)
+    async with sessions() as session:
+        record = await session.get(Person, walkin)
+        assert record is not None
+        record.merged_into_id = kept
+        session.add(record)
+        session.add(ChatState(telegram_id=4001, language="en", flow="profile", step="summary"))
+        session.add(ChatState(telegram_id=4002, language="th"))
+        await session.commit()
+    async with sessions() as session:
+        await privacy.erase_person(session=session, person_id=kept, now=NOW, reason="forget")
+        await session.commit()
+    async with sessions() as session:
+        merged = await session.get(Person, walkin)
+        other = await session.get(Person, bystander)
+        assert merged is not None
+        assert other is not None
+        assert (merged.full_name, merged.phone, merged.erased_at) == (None, None, NOW)
+        assert other.full_name == "สมชาย 4002"
+        states = (await session.exec(select(ChatState.telegram_id))).all()
+    assert states == [4002]
+
+
+async def test_merged_records_are_not_purged_on_their_own(sessions: SessionFactory) -> None:
+    long_ago = NOW - timedelta(days=800)
+    kept = await add_person(sessions, telegram_id=5001)
+    walkin = await add_person(sessions, telegram_id=None, last_active_at=long_ago)
+    async with sessions() as session:
+        record = await session.get(Person, walkin)
+        assert record is not None
+        record.merged_into_id = kept
+        session.add(record)
+        await session.commit()
+        assert await privacy.purge_inactive(session=session, now=NOW, retention_days=730) == []
+
+
+async def test_abandoned_flows_lose_their_drafts(sessions: SessionFactory) -> None:
+    async with sessions() as session:
+        session.add_all(
+            [
+                ChatState(
+                    telegram_id=1,
+                    flow="registration",
+                    step="phone",
+                    nonce="abcd",
+                    draft={"person": {"full_name": "สมชาย ใจดี"}},
+                    updated_at=NOW - timedelta(hours=2),
+                ),
+                ChatState(
+                    telegram_id=2,
+                    flow="walkin",
+                    step="full_name",
+                    nonce="efgh",
+                    draft={"event_id": 1},
+                    updated_at=NOW - timedelta(minutes=5),
+                ),
+                ChatState(telegram_id=3, language="th", updated_at=NOW - timedelta(days=9)),
+            ]
+        )
+        await session.commit()
+        dropped = await privacy.clear_abandoned_flows(
+            session=session, idle_since=NOW - timedelta(hours=1)
+        )
+        await session.commit()
+    assert dropped == 1
+    async with sessions() as session:
+        states = {s.telegram_id: s for s in (await session.exec(select(ChatState))).all()}
+    assert (states[1].flow, states[1].draft) == (None, {})
+    assert states[2].flow == "walkin"
+    assert states[3].language == "th"

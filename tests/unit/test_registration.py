@@ -1,4 +1,4 @@
-"""The registration draft: which question comes next, checks, and the idempotent confirmation."""
+"""A person's fields: which question comes next, checks, and the idempotent confirmation."""
 
 from __future__ import annotations
 
@@ -7,14 +7,22 @@ from datetime import UTC, datetime
 from typing import Any, get_args
 
 import pytest
+from pydantic import TypeAdapter
 from sqlmodel import func, select
 
 from bot.data.districts import Geography, load_geography, search_districts
 from bot.i18n import LANGUAGES, translator
 from bot.services import people
 from bot.services import registration as reg
+from bot.services.registration import (
+    REGISTRATION_ORDER,
+    WALKIN_ORDER,
+    Field,
+    PersonDraft,
+    PersonFields,
+)
 from bot.services.validation import InvalidName, InvalidPhone, NameProblem, PhoneProblem
-from storage.database import SessionFactory, create_engine, session_factory
+from storage.database import Database, SessionFactory, create_engine, session_factory
 from storage.models import Agency, ParticipantType, Person, RegistrationStatus, VolunteerRole
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -35,97 +43,125 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
         await engine.dispose()
 
 
-def volunteer_draft(geo: Geography) -> reg.Draft:
-    draft: reg.Draft = {}
-    reg.record_consent(draft, now=NOW, version="2026-11")
-    reg.set_participant_type(draft, ParticipantType.VOLUNTEER)
+def volunteer_draft(geo: Geography) -> PersonDraft:
+    draft = PersonDraft()
+    reg.choose_type(draft, ParticipantType.VOLUNTEER)
     reg.set_name(draft, "  สมชาย   ใจดี ")
     reg.set_phone(draft, "081 234 5678")
-    reg.set_district(draft, KHLONG_TOEI, geo=geo)
-    reg.set_role(draft, VolunteerRole.ZONE_CHAIR)
+    reg.choose_district(draft, KHLONG_TOEI, geo=geo)
+    reg.choose_role(draft, VolunteerRole.ZONE_CHAIR)
     return draft
 
 
 def test_a_volunteer_is_asked_everything_but_the_agency(geo: Geography) -> None:
-    draft: reg.Draft = {}
-    assert reg.next_step(draft) is reg.Step.TYPE
-    reg.set_participant_type(draft, ParticipantType.VOLUNTEER)
-    assert reg.next_step(draft) is reg.Step.NAME
+    draft = PersonDraft()
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.TYPE
+    reg.choose_type(draft, ParticipantType.VOLUNTEER)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.NAME
     reg.set_name(draft, "Somchai Jaidee")
-    assert reg.next_step(draft) is reg.Step.PHONE
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.PHONE
     reg.set_phone(draft, "0812345678")
-    assert reg.next_step(draft) is reg.Step.DISTRICT
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.DISTRICT
     with pytest.raises(reg.UnknownChoice):
-        reg.set_district(draft, None, geo=geo)  # volunteers may not skip
-    reg.set_district(draft, KHLONG_TOEI, geo=geo)
-    assert reg.next_step(draft) is reg.Step.ROLE
-    reg.set_role(draft, VolunteerRole.VOLUNTEER)
-    assert reg.next_step(draft) is None
+        reg.skip(draft, Field.DISTRICT, phone_optional=False)  # volunteers may not skip
+    reg.choose_district(draft, KHLONG_TOEI, geo=geo)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.ROLE
+    reg.choose_role(draft, VolunteerRole.VOLUNTEER)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is None
+
+
+def test_staff_at_the_door_ask_the_name_first_and_may_leave_the_phone_out(
+    geo: Geography,
+) -> None:
+    draft = PersonDraft()
+    assert reg.next_field(draft, WALKIN_ORDER, phone_optional=True) is Field.NAME
+    reg.set_name(draft, "มานี มีตา")
+    assert reg.next_field(draft, WALKIN_ORDER, phone_optional=True) is Field.TYPE
+    reg.choose_type(draft, ParticipantType.OBSERVER)
+    assert reg.next_field(draft, WALKIN_ORDER, phone_optional=True) is Field.DISTRICT
+    reg.skip(draft, Field.DISTRICT, phone_optional=True)
+    assert reg.next_field(draft, WALKIN_ORDER, phone_optional=True) is Field.PHONE
+    with pytest.raises(reg.UnknownChoice):
+        reg.skip(draft, Field.PHONE, phone_optional=False)
+    reg.skip(draft, Field.PHONE, phone_optional=True)
+    assert reg.next_field(draft, WALKIN_ORDER, phone_optional=True) is None
+    fields = reg.complete(draft, order=WALKIN_ORDER, geo=geo, phone_optional=True)
+    assert (fields.phone, fields.district_code) == (None, None)
+    # The same draft is not a registration: a registering person gives a phone.
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.PHONE
+    with pytest.raises(reg.InvalidFields) as missing:
+        reg.complete(draft, order=REGISTRATION_ORDER, geo=geo)
+    assert missing.value.values["field"] == "phone"
 
 
 def test_an_official_names_an_agency_and_may_skip_the_district(geo: Geography) -> None:
-    draft: reg.Draft = {}
-    reg.set_participant_type(draft, ParticipantType.OFFICIAL)
-    assert reg.next_step(draft) is reg.Step.AGENCY
+    draft = PersonDraft()
+    reg.choose_type(draft, ParticipantType.OFFICIAL)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.AGENCY
     with pytest.raises(reg.UnknownChoice):
-        reg.set_agency(draft, "cia")
-    reg.set_agency(draft, Agency.SOCIAL_SECURITY)
+        reg.choose_agency(draft, "cia")
+    reg.choose_agency(draft, Agency.SOCIAL_SECURITY)
     reg.set_name(draft, "Anan")
     reg.set_phone(draft, "+66812345678")
-    reg.set_district(draft, None, geo=geo)
-    assert reg.next_step(draft) is None  # no role for officials
+    reg.skip(draft, Field.DISTRICT, phone_optional=False)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is None  # no role for officials
     with pytest.raises(reg.UnknownChoice):
-        reg.set_role(draft, VolunteerRole.VOLUNTEER)
+        reg.choose_role(draft, VolunteerRole.VOLUNTEER)
 
 
 def test_changing_the_type_drops_answers_that_no_longer_apply(geo: Geography) -> None:
-    draft: reg.Draft = {}
-    reg.set_participant_type(draft, ParticipantType.OFFICIAL)
-    reg.set_agency(draft, Agency.EMPLOYMENT)
+    draft = PersonDraft()
+    reg.choose_type(draft, ParticipantType.OFFICIAL)
+    reg.choose_agency(draft, Agency.EMPLOYMENT)
     reg.set_name(draft, "Anan")
     reg.set_phone(draft, "0812345678")
-    reg.set_district(draft, None, geo=geo)
-    reg.set_participant_type(draft, ParticipantType.VOLUNTEER)
-    assert reg.Step.AGENCY not in draft
+    reg.skip(draft, Field.DISTRICT, phone_optional=False)
+    reg.choose_type(draft, ParticipantType.VOLUNTEER)
+    assert draft.agency is None
     # The skipped district is required now, then the role.
-    assert reg.next_step(draft) is reg.Step.DISTRICT
-    reg.set_district(draft, KHLONG_TOEI, geo=geo)
-    assert reg.next_step(draft) is reg.Step.ROLE
-    reg.set_role(draft, VolunteerRole.TAXI_CHAIR)
-    reg.set_participant_type(draft, ParticipantType.SPEAKER)
-    assert reg.Step.ROLE not in draft
-    assert draft[reg.Step.DISTRICT] == KHLONG_TOEI  # kept: optional, but given
-    assert reg.next_step(draft) is None
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.DISTRICT
+    reg.choose_district(draft, KHLONG_TOEI, geo=geo)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.ROLE
+    reg.choose_role(draft, VolunteerRole.TAXI_CHAIR)
+    reg.choose_type(draft, ParticipantType.SPEAKER)
+    assert draft.volunteer_role is None
+    assert draft.district_code == KHLONG_TOEI  # kept: optional, but given
+    assert reg.next_field(draft, REGISTRATION_ORDER) is None
 
 
 def test_unknown_choices_are_refused(geo: Geography) -> None:
-    draft: reg.Draft = {}
+    draft = PersonDraft()
     with pytest.raises(reg.UnknownChoice):
-        reg.set_participant_type(draft, "astronaut")
-    reg.set_participant_type(draft, ParticipantType.OBSERVER)
+        reg.choose_type(draft, "astronaut")
+    reg.choose_type(draft, ParticipantType.OBSERVER)
     with pytest.raises(reg.UnknownChoice):
-        reg.set_district(draft, "9999", geo=geo)
-    assert reg.Step.DISTRICT not in draft
+        reg.choose_district(draft, "9999", geo=geo)
+    assert draft.district_code is None
+    assert not reg.answered(Field.DISTRICT, draft)
 
 
 @pytest.mark.parametrize("typed", ["081 234 5678", "+66812345678", "0812345678", "081-234-5678"])
 def test_the_same_number_typed_in_different_ways_is_stored_the_same(typed: str) -> None:
-    draft: reg.Draft = {}
+    draft = PersonDraft()
     assert reg.set_phone(draft, typed) == "+66812345678"
-    assert draft[reg.Step.PHONE] == "+66812345678"
+    assert (draft.phone, draft.phone_shared) == ("+66812345678", False)
 
 
 @pytest.mark.parametrize("shared", ["66812345678", "+66812345678", " 66812345678 "])
-def test_a_shared_contact_number_is_normalised(shared: str) -> None:
-    assert reg.set_shared_phone({}, shared) == "+66812345678"
+def test_a_shared_contact_number_is_normalised_and_marked_shared(shared: str) -> None:
+    draft = PersonDraft()
+    assert reg.set_shared_phone(draft, shared) == "+66812345678"
+    assert draft.phone_shared
+    reg.set_phone(draft, "0812345678")  # typed over it: no longer proof
+    assert not draft.phone_shared
 
 
 @pytest.mark.parametrize("typed", ["12", "hello", "'; DROP TABLE person; --", "0" * 60])
 def test_bad_phone_numbers_are_refused_and_not_stored(typed: str) -> None:
-    draft: reg.Draft = {}
+    draft = PersonDraft()
     with pytest.raises(InvalidPhone):
         reg.set_phone(draft, typed)
-    assert reg.Step.PHONE not in draft
+    assert draft.phone is None
 
 
 @pytest.mark.parametrize(
@@ -138,45 +174,100 @@ def test_bad_phone_numbers_are_refused_and_not_stored(typed: str) -> None:
     ],
 )
 def test_bad_names_are_refused_with_a_reason(typed: str, reason: str) -> None:
-    draft: reg.Draft = {}
+    draft = PersonDraft()
     with pytest.raises(InvalidName) as problem:
         reg.set_name(draft, typed)
     assert problem.value.reason == reason
-    assert reg.Step.NAME not in draft
+    assert draft.full_name is None
 
 
 @pytest.mark.parametrize(
-    ("query", "code"), [("คลองเตย", KHLONG_TOEI), ("khlong toei", KHLONG_TOEI)]
+    ("typed", "exact"),
+    [
+        ("คลองเตย", KHLONG_TOEI),
+        ("เขตคลองเตย", KHLONG_TOEI),
+        ("  Khlong   TOEI ", KHLONG_TOEI),
+        ("1033", KHLONG_TOEI),
+        ("คลอง", None),
+        ("khlong", None),
+    ],
 )
-def test_district_search_finds_thai_and_english_names(
-    geo: Geography, query: str, code: str
+def test_an_exact_district_name_is_recognised(
+    geo: Geography, typed: str, exact: str | None
 ) -> None:
-    assert search_districts(geo, query)[0].code == code
-    assert code in {d.code for d in search_districts(geo, "khlong")}
+    found, matches = reg.find_district(geo, typed)
+    assert (found.code if found else None) == exact
+    assert matches
 
 
-def test_every_choice_has_a_label_in_both_languages() -> None:
-    keys = [f"reg.type.{value}" for value in reg.PARTICIPANT_TYPES]
-    keys += [f"reg.agency.{value}" for value in reg.AGENCIES]
-    keys += [f"reg.role.{value}" for value in reg.VOLUNTEER_ROLES]
-    keys += [f"reg.edit.{step.value}" for step in reg.STEPS]
+@pytest.mark.parametrize("district", ["คลองเตย", "Bang Kapi", "วัฒนา", "Phra Nakhon"])
+def test_every_exact_name_is_taken_at_once(geo: Geography, district: str) -> None:
+    found, _ = reg.find_district(geo, district)
+    assert found is not None
+    assert district in (found.name_th, found.name_en)
+
+
+def test_district_search_finds_thai_and_english_names(geo: Geography) -> None:
+    assert search_districts(geo, "khlong toei")[0].code == KHLONG_TOEI
+    assert KHLONG_TOEI in {d.code for d in search_districts(geo, "khlong")}
+
+
+def test_every_question_hint_and_summary_word_exists_in_both_languages() -> None:
+    keys = [f"{voice}.ask.{field.value}" for voice in ("reg", "walkin") for field in Field]
+    keys += [f"person.edit.{field.value}" for field in Field]
+    keys += ["person.skip.district_code", "person.skip.phone"]
     # Every reason validation can give has its own explanation.
-    keys += [f"reg.name.{reason}" for reason in get_args(NameProblem)]
-    keys += [f"reg.phone.{reason}" for reason in get_args(PhoneProblem)]
+    keys += [f"person.name.{reason}" for reason in get_args(NameProblem)]
+    keys += [f"person.phone.{reason}" for reason in get_args(PhoneProblem)]
     keys += [f"mydata.rsvp.{status}" for status in RegistrationStatus]
     for lang in LANGUAGES:
         missing = [key for key in keys if not translator(lang).has(key)]
         assert missing == [], lang
 
 
-def test_an_incomplete_or_tampered_draft_is_refused(geo: Geography) -> None:
+def test_a_draft_survives_its_json_round_trip(geo: Geography) -> None:
     draft = volunteer_draft(geo)
-    draft[reg.Step.NAME] = "<script>"
-    with pytest.raises(reg.IncompleteDraft):
-        reg.check_draft(draft, geo=geo)
-    del draft[reg.Step.NAME]
-    with pytest.raises(reg.IncompleteDraft):
-        reg.check_draft(draft, geo=geo)
+    reg.skip(draft, Field.PHONE, phone_optional=True)
+    adapter = TypeAdapter(PersonDraft)
+    assert adapter.validate_python(adapter.dump_python(draft, mode="json")) == draft
+
+
+def test_an_incomplete_or_tampered_draft_is_refused_naming_the_field(geo: Geography) -> None:
+    draft = volunteer_draft(geo)
+    draft.full_name = "<script>"
+    with pytest.raises(reg.InvalidFields) as refused:
+        reg.complete(draft, order=REGISTRATION_ORDER, geo=geo)
+    assert refused.value.values["field"] == "full_name"
+    draft = volunteer_draft(geo)
+    draft.district_code = "9999"
+    with pytest.raises(reg.InvalidFields) as refused:
+        reg.complete(draft, order=REGISTRATION_ORDER, geo=geo)
+    assert refused.value.values["field"] == "district_code"
+    draft = volunteer_draft(geo)
+    draft.volunteer_role = None
+    with pytest.raises(reg.InvalidFields) as refused:
+        reg.complete(draft, order=REGISTRATION_ORDER, geo=geo)
+    assert refused.value.values["field"] == "volunteer_role"
+
+
+def test_clean_drops_fields_a_type_does_not_have(geo: Geography) -> None:
+    fields = reg.clean(
+        PersonFields(
+            participant_type="speaker",
+            full_name=" ดร.มาลี ",
+            agency="sso",
+            volunteer_role="zone_chair",
+            phone="081 234 5678",
+        ),
+        geo=geo,
+        phone_required=True,
+    )
+    assert (fields.full_name, fields.agency, fields.volunteer_role, fields.phone) == (
+        "ดร.มาลี",
+        None,
+        None,
+        "+66812345678",
+    )
 
 
 async def count_people(sessions: SessionFactory) -> int:
@@ -184,28 +275,30 @@ async def count_people(sessions: SessionFactory) -> int:
         return (await session.exec(select(func.count()).select_from(Person))).one()
 
 
-async def confirm(
-    sessions: SessionFactory, geo: Geography, telegram_id: int, draft: reg.Draft
-) -> reg.Registered:
-    """Confirm a draft in a session of its own, as one update would."""
-    async with sessions() as session:
+async def confirm(sessions: SessionFactory, telegram_id: int, fields: PersonFields) -> Any:
+    """Confirm in a transaction of its own, as one update would."""
+
+    async def work(session: Any) -> reg.Registered:
         return await reg.register_person(
             session=session,
             telegram_id=telegram_id,
             telegram_username="somchai",
             language="th",
-            draft=draft,
-            geo=geo,
+            fields=fields,
+            consent_at=NOW,
+            consent_version="2026-11",
             now=NOW,
         )
+
+    return await Database(sessions).run(work)
 
 
 async def test_confirming_twice_creates_one_person(
     sessions: SessionFactory, geo: Geography
 ) -> None:
-    draft = volunteer_draft(geo)
-    first = await confirm(sessions, geo, 42, draft)
-    second = await confirm(sessions, geo, 42, draft)
+    fields = reg.complete(volunteer_draft(geo), order=REGISTRATION_ORDER, geo=geo)
+    first = await confirm(sessions, 42, fields)
+    second = await confirm(sessions, 42, fields)
     assert first.created
     assert not second.created
     assert first.person.id == second.person.id
@@ -225,7 +318,8 @@ async def test_confirming_twice_creates_one_person(
 async def test_a_lost_race_on_the_unique_telegram_id_returns_the_winner(
     sessions: SessionFactory, geo: Geography, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    winner = await confirm(sessions, geo, 7, volunteer_draft(geo))
+    fields = reg.complete(volunteer_draft(geo), order=REGISTRATION_ORDER, geo=geo)
+    winner = await confirm(sessions, 7, fields)
     real = people.by_telegram_id
     calls: list[int] = []
 
@@ -235,34 +329,30 @@ async def test_a_lost_race_on_the_unique_telegram_id_returns_the_winner(
         return None if len(calls) == 1 else await real(**kwargs)
 
     monkeypatch.setattr(people, "by_telegram_id", blind_first_time)
-    loser = await confirm(sessions, geo, 7, volunteer_draft(geo))
+    loser = await confirm(sessions, 7, fields)
     assert not loser.created
     assert loser.person.id == winner.person.id
     assert await count_people(sessions) == 1
 
 
-async def test_no_person_without_consent(sessions: SessionFactory, geo: Geography) -> None:
-    draft = volunteer_draft(geo)
-    del draft["consent_at"]
-    with pytest.raises(reg.IncompleteDraft):
-        await confirm(sessions, geo, 9, draft)
-    assert await count_people(sessions) == 0
-
-
 async def test_a_profile_edit_saves_the_new_answers(
     sessions: SessionFactory, geo: Geography
 ) -> None:
-    created = await confirm(sessions, geo, 5, volunteer_draft(geo))
+    created = await confirm(
+        sessions, 5, reg.complete(volunteer_draft(geo), order=REGISTRATION_ORDER, geo=geo)
+    )
     draft = reg.draft_of(created.person)
-    assert reg.next_step(draft) is None
-    reg.set_participant_type(draft, ParticipantType.OFFICIAL)
-    assert reg.next_step(draft) is reg.Step.AGENCY
-    reg.set_agency(draft, Agency.SKILL_DEVELOPMENT)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is None
+    reg.choose_type(draft, ParticipantType.OFFICIAL)
+    assert reg.next_field(draft, REGISTRATION_ORDER) is Field.AGENCY
+    reg.choose_agency(draft, Agency.SKILL_DEVELOPMENT)
     reg.set_name(draft, "Somchai Jaidee")
+    fields = reg.complete(draft, order=REGISTRATION_ORDER, geo=geo)
     async with sessions() as session:
         saved = await reg.update_profile(
-            session=session, telegram_id=5, draft=draft, geo=geo, now=NOW
+            session=session, person_id=created.person.id, fields=fields, now=NOW
         )
+        await session.commit()
     assert saved.participant_type == ParticipantType.OFFICIAL
     assert saved.agency == Agency.SKILL_DEVELOPMENT
     assert saved.volunteer_role is None

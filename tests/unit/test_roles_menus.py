@@ -33,7 +33,7 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
 @pytest.mark.parametrize(
     ("role", "extra"),
     [
-        (Role.STAFF, ["checkin_for", "walkin"]),
+        (Role.STAFF, ["checkin_for", "walkin", "merge"]),
         (
             Role.COORDINATOR,
             [
@@ -51,6 +51,7 @@ def test_unregistered_and_registered_people_see_only_everyday_commands() -> None
             [
                 "checkin_for",
                 "walkin",
+                "merge",
                 "newevent",
                 "broadcast",
                 "announcements",

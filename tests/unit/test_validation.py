@@ -8,12 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.handlers.person_steps import masked_phone
 from bot.services.validation import (
     NAME_MAX_CHARS,
     InvalidName,
     InvalidPhone,
     NameProblem,
     PhoneProblem,
+    format_phone,
     mask_phone,
     normalise_name,
     normalise_phone,
@@ -237,3 +239,30 @@ def test_mask_phone_on_bad_input_never_reveals_the_number(text: str, masked: str
 
 def test_mask_phone_round_trip_from_normalise() -> None:
     assert mask_phone(normalise_phone("081 234 5678")) == "+66 8x xxx 5678"
+
+
+@pytest.mark.parametrize(
+    ("e164", "shown"),
+    [
+        ("+66812345678", "081-234-5678"),
+        ("+6621234567", "02-123-4567"),
+        ("+14155550123", "+1 415-555-0123"),
+        ("not a number", "not a number"),
+    ],
+)
+def test_format_phone_writes_numbers_as_thai_people_do(e164: str, shown: str) -> None:
+    assert format_phone(e164) == shown
+
+
+@pytest.mark.parametrize(
+    ("e164", "masked"), [("+66812345678", "08x-xxx-5678"), ("+6621234567", "02-xxx-4567")]
+)
+def test_a_masked_number_keeps_the_thai_shape_and_the_last_four_digits(
+    e164: str, masked: str
+) -> None:
+    assert masked_phone(e164) == masked
+
+
+@pytest.mark.parametrize("raw", ["081 234 5678", "+66 81 234 5678", "๐๘๑๒๓๔๕๖๗๘"])
+def test_any_typed_form_is_shown_the_same_way(raw: str) -> None:
+    assert format_phone(normalise_phone(raw)) == "081-234-5678"
