@@ -21,6 +21,7 @@ from bot.handlers import GROUP_MAIN, registration
 from bot.handlers.dispatch import Callback, set_location_handler
 from bot.handlers.updates import args_of, message_of, query_of, text_of, trailing_ids
 from bot.i18n.dates import format_datetime, format_time
+from bot.services.access import Capability
 from bot.services.checkins import CheckInResult, PersonMatch, WrongCode
 from bot.services.errors import DomainError
 from bot.usecases import checkin as checking
@@ -309,7 +310,10 @@ async def _show_matches(
         await _say(update, context, error_text(context, error))
         return
     if not result.matches:
-        await context.bot.send_message(context.actor.telegram_id, context.t("checkin.for.nobody"))
+        # Only those who may enter walk-ins are pointed to /walkin.
+        may_enter = context.actor.access.can(Capability.REGISTER_WALKINS)
+        key = "checkin.for.nobody" if may_enter else "checkin.for.nobody_search_only"
+        await context.bot.send_message(context.actor.telegram_id, context.t(key))
         return
     rows = [
         [

@@ -17,7 +17,7 @@ from bot.services.merges import Candidate, MergeDone
 from bot.services.registration import WALKIN_ORDER, PersonDraft, PersonFields
 from bot.services.walkins import KnownPerson
 from bot.usecases import transaction
-from bot.usecases.checkin import EventChoice
+from bot.usecases.checkin import EventChoice, after_check_in
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ async def save(
     session: AsyncSession, *, entry: Entry, event_id: int, now: datetime
 ) -> CheckInResult:
     """A new walk-in record, checked in at once."""
-    return await walkins.register_walkin(
+    result = await walkins.register_walkin(
         session=session,
         access=entry.actor.access,
         event_id=event_id,
@@ -72,6 +72,7 @@ async def save(
         geo=entry.geo,
         now=now,
     )
+    return await after_check_in(session, result, now=now)
 
 
 @transaction
@@ -79,9 +80,10 @@ async def use_known(
     session: AsyncSession, *, actor: Actor, event_id: int, person_id: int, now: datetime
 ) -> tuple[CheckInResult, str]:
     """The person at the door is a known record: check it in instead of writing a new one."""
-    return await walkins.check_in_known(
+    result, name = await walkins.check_in_known(
         session=session, access=actor.access, event_id=event_id, person_id=person_id, now=now
     )
+    return await after_check_in(session, result, now=now), name
 
 
 @transaction
