@@ -31,9 +31,10 @@ from bot.i18n.dates import format_datetime
 from bot.services import audit, roles
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError
+from bot.services.roles import RoleAction
 from bot.services.validation import InvalidPhone, normalise_phone
 from bot.usecases import admin as admin_uc
-from bot.usecases.admin import AuditLine, PersonRef, RoleAction, RoleChanged
+from bot.usecases.admin import AuditLine, PersonRef, RoleChanged
 from storage.models import Role
 
 # A zone is a small number without a leading zero; "02 123 4567" is a Bangkok landline.
@@ -190,9 +191,10 @@ async def _advance(
             zones = await admin_uc.zone_choices(
                 context.db,
                 actor=context.actor,
+                action=draft.action,
                 role=draft.role,
                 zones=draft.zones,
-                zones_required=not wants_zones and draft.action is RoleAction.GRANT,
+                zones_final=not wants_zones,
             )
         else:
             done = await admin_uc.change_role(
@@ -347,7 +349,12 @@ async def _zones_or_refuse(
     """The zones to offer, once the presser is checked again (None: refused and told)."""
     try:
         return await admin_uc.zone_choices(
-            context.db, actor=context.actor, role=run.draft.role, zones=(), zones_required=False
+            context.db,
+            actor=context.actor,
+            action=run.draft.action,
+            role=run.draft.role,
+            zones=(),
+            zones_final=False,
         )
     except DomainError as error:
         await _refuse(update, context, run, error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,14 @@ from storage.models import CoordinatorZone, District, Person, Role, RoleGrant
 # ---------------------------------------------------------------------------------------------
 # Granting and revoking roles (admins only)
 # ---------------------------------------------------------------------------------------------
+
+
+class RoleAction(StrEnum):
+    """What an admin does to a role."""
+
+    GRANT = "grant"
+    REVOKE = "revoke"
+
 
 # The role names admins may type, in English and Thai, with common spellings.
 ROLE_WORDS: dict[str, Role] = {
@@ -133,19 +142,21 @@ async def check_choice(
     *,
     session: AsyncSession,
     actor: Access,
+    action: RoleAction,
     role: Role | None,
     zones: Collection[int],
-    zones_required: bool,
+    zones_final: bool,
 ) -> frozenset[int]:
     """Re-check an admin part-way through naming a role change; the deployment's zones.
 
     What is chosen so far must already fit: zones only for coordinators, and only zones that
-    exist; with `zones_required`, a coordinator must have one (a grant once zones are chosen).
+    exist; once the zones are final, a new coordinator must have one.
     """
     actor.require(Capability.MANAGE_ROLES)
     known = await known_zones(session=session)
     if role is not None:
-        _check_zones(role=role, zones=frozenset(zones), known=known, required=zones_required)
+        required = zones_final and action is RoleAction.GRANT
+        _check_zones(role=role, zones=frozenset(zones), known=known, required=required)
     return known
 
 

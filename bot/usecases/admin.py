@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,16 +19,9 @@ from bot.services import audit, roles
 from bot.services.access import Access, access_for
 from bot.services.audit import AuditAction
 from bot.services.notify import Notice, Notifier, Term
-from bot.services.roles import RoleChange, RoleHolder
+from bot.services.roles import RoleAction, RoleChange, RoleHolder
 from bot.usecases import transaction
 from storage.models import Role
-
-
-class RoleAction(StrEnum):
-    """What an admin does to a role."""
-
-    GRANT = "grant"
-    REVOKE = "revoke"
 
 
 @dataclass(frozen=True)
@@ -82,17 +74,19 @@ async def zone_choices(
     session: AsyncSession,
     *,
     actor: Actor,
+    action: RoleAction,
     role: Role | None,
     zones: Collection[int],
-    zones_required: bool,
+    zones_final: bool,
 ) -> tuple[int, ...]:
     """Re-check the admin and what they chose so far; the deployment's zones, in order."""
     known = await roles.check_choice(
         session=session,
         actor=actor.access,
+        action=action,
         role=role,
         zones=zones,
-        zones_required=zones_required,
+        zones_final=zones_final,
     )
     return tuple(sorted(known))
 

@@ -85,21 +85,37 @@ async def register(
     district: str | None = "1033",
 ) -> Person:
     """Insert a registered person for a fake Telegram user (who has chatted with the bot)."""
-    has_chatted(world.telegram, chatter)
+    person = person_row(
+        world, chatter, full_name=full_name, phone=phone, language=language, district=district
+    )
     async with world.sessions() as session:
-        person = Person(
-            telegram_id=chatter.user_id,
-            telegram_username=chatter.username,
-            full_name=full_name,
-            phone=phone or f"+66812{chatter.user_id % 1_000_000:06d}",
-            language=language,
-            district_code=district,
-            consent_at=BOOT,
-            consent_version="2026-11",
-        )
         session.add(person)
         await session.commit()
         return person
+
+
+def person_row(
+    world: World,
+    chatter: Chatter,
+    *,
+    full_name: str = "สมชาย ใจดี",
+    phone: str | None = None,
+    language: str = "th",
+    district: str | None = "1033",
+) -> Person:
+    """The row of a registered person for a fake Telegram user (not yet written); the fake
+    knows their chat from now on."""
+    has_chatted(world.telegram, chatter)
+    return Person(
+        telegram_id=chatter.user_id,
+        telegram_username=chatter.username,
+        full_name=full_name,
+        phone=phone or f"+66812{chatter.user_id % 1_000_000:06d}",
+        language=language,
+        district_code=district,
+        consent_at=BOOT,
+        consent_version="2026-11",
+    )
 
 
 def has_chatted(telegram: FakeTelegram, chatter: Chatter) -> None:

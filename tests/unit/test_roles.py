@@ -360,9 +360,14 @@ async def test_check_choice_rechecks_the_admin_and_what_is_chosen(session: Async
     await roles.grant(session=session, actor=admin, target=staff_person, role=Role.STAFF, now=NOW)
     staff = await access_of(session, staff_person, 900)
 
-    async def check(actor: Access, role: Role | None, zones: list[int], required: bool) -> object:
+    async def check(actor: Access, role: Role | None, zones: list[int], final: bool) -> object:
         return await roles.check_choice(
-            session=session, actor=actor, role=role, zones=zones, zones_required=required
+            session=session,
+            actor=actor,
+            action=roles.RoleAction.GRANT,
+            role=role,
+            zones=zones,
+            zones_final=final,
         )
 
     assert await check(admin, None, [], False) == {3, 4}
@@ -376,6 +381,16 @@ async def test_check_choice_rechecks_the_admin_and_what_is_chosen(session: Async
         await check(admin, Role.STAFF, [3], False)
     with pytest.raises(NotAllowed):
         await check(staff, None, [], False)
+    # Revoking a coordinator without naming zones takes the whole role: no zone needed.
+    revoking = await roles.check_choice(
+        session=session,
+        actor=admin,
+        action=roles.RoleAction.REVOKE,
+        role=Role.COORDINATOR,
+        zones=[],
+        zones_final=True,
+    )
+    assert revoking == {3, 4}
 
 
 async def test_grant_and_revoke_leave_the_commit_to_their_caller(session: AsyncSession) -> None:

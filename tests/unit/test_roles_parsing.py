@@ -8,7 +8,7 @@ import pytest
 
 from bot.handlers.admin import GRANT_FLOW, REVOKE_FLOW, RoleDraft, parse_arguments
 from bot.scope import FlowState
-from bot.usecases.admin import RoleAction
+from bot.services.roles import RoleAction
 from storage.models import Role
 
 
