@@ -75,19 +75,9 @@ async def running_world(
         await harness.stop()
 
 
-async def register(
-    world: World,
-    chatter: Chatter,
-    *,
-    full_name: str = "สมชาย ใจดี",
-    phone: str | None = None,
-    language: str = "th",
-    district: str | None = "1033",
-) -> Person:
-    """Insert a registered person for a fake Telegram user (who has chatted with the bot)."""
-    person = person_row(
-        world, chatter, full_name=full_name, phone=phone, language=language, district=district
-    )
+async def register(world: World, chatter: Chatter, **fields: Any) -> Person:
+    """Insert a registered person for a fake Telegram user (fields: see person_row)."""
+    person = person_row(world, chatter, **fields)
     async with world.sessions() as session:
         session.add(person)
         await session.commit()
