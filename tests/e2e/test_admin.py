@@ -318,8 +318,16 @@ async def test_refusals_are_explained_and_change_nothing(world: World) -> None:
     await somsri.next_reply()
     await admin.send("/grant staff @somsri")
     assert (await admin.next_reply()).text == "บุคคลนี้มีบทบาทนี้ (และโซนดังกล่าว) อยู่แล้ว ไม่มีการเปลี่ยนแปลง"
+    deputy = world.telegram.person(first_name="Deputy", username="deputy")
+    deputy_person = await register(world, deputy)
+    await give_role(world, deputy_person, Role.ADMIN)
+    await deputy.send("/revoke admin @deputy")
+    assert (await deputy.next_reply()).text == (
+        "ท่านไม่สามารถถอนบทบาทผู้ดูแลระบบของท่านเองได้ กรุณาให้ผู้ดูแลระบบท่านอื่นดำเนินการ"
+    )
     assert [e.action for e in await audit_entries(world)] == ["role.grant"]
     assert (await access_of(world, admin_person)).roles == {Role.ADMIN}
+    assert (await access_of(world, deputy_person)).roles == {Role.ADMIN}
     # A refused change tells nobody anything.
     await world.bot.settle()
     assert await notices_to(world, somsri_person) == ["admin.you_were_granted"]
