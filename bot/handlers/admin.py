@@ -44,6 +44,7 @@ _USERNAME_TOKEN = re.compile(r"@[A-Za-z0-9_]{3,32}")
 PERSON_MAX_CHARS = 100
 ZONES_PER_ROW = 4
 AUDIT_LINE_MAX_CHARS = 300
+COUNT_MAX_DIGITS = 4
 
 # Flow button payloads: a role's value, "z:<zone>" to tick a zone, "done" under the zones.
 ZONE_PAYLOAD = "z:"
@@ -480,7 +481,7 @@ def _holder_line(t: Translator, holder: roles.RoleHolder) -> str:
 async def audit_command(update: Update, context: AsaContext) -> None:
     """/audit [n]: the latest n privileged acts, newest first."""
     args = args_of(context)
-    limit = parse_id(args[0]) if len(args) == 1 else None
+    limit = _count(args[0]) if len(args) == 1 else None
     if len(args) > 1 or (args and limit is None):
         await message_of(update).reply_text(context.t("admin.audit_usage", max=audit.MAX_LATEST))
         return
@@ -491,6 +492,13 @@ async def audit_command(update: Update, context: AsaContext) -> None:
     lines += [_audit_line(context, entry) for entry in entries] or [context.t("admin.audit_none")]
     for chunk in split_message("\n".join(lines)):
         await message_of(update).reply_text(chunk)
+
+
+def _count(text: str) -> int | None:
+    """A count typed in Arabic or Thai digits ("10", "๑๐"), or None; never a huge number."""
+    if not text.isdecimal() or len(text) > COUNT_MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _audit_line(context: AsaContext, entry: AuditLine) -> str:

@@ -457,7 +457,10 @@ async def test_audit_shows_the_latest_entries_in_bangkok_time(world: World) -> N
     assert " น." in lines[1]  # a Thai time, e.g. "24 พ.ย. 69 16.05 น."
     # Names and phone numbers never appear in the audit view.
     assert "คนที่" not in (shown.text or "")
-    for wrong in ("/audit lots", "/audit 1 2", "/audit " + "9" * 5000, "/audit ๓"):
+    # Thai digits count too.
+    await admin.send("/audit ๑")
+    assert ((await admin.next_reply()).text or "").startswith("การดำเนินการสำคัญล่าสุด (1 รายการ)")
+    for wrong in ("/audit lots", "/audit 1 2", "/audit " + "9" * 5000, "/audit -1", "/audit ¹"):
         await admin.send(wrong)
         assert (await admin.next_reply()).text == (
             "พิมพ์ /audit หรือ /audit ตามด้วยจำนวนรายการที่ต้องการดู (1 ถึง 30)"
