@@ -1,8 +1,6 @@
-"""Who may do what. Every permission check in the bot goes through here.
+"""Roles: granting and revoking them, and who holds which (admins only, every change audited).
 
-Capabilities, not roles, are what handlers ask about: a handler asks "may this person manage
-events?", and this module alone knows which roles grant that (and, for coordinators, within
-which zones).
+What each role may do is `bot/services/access.py`; this module changes who holds them.
 """
 
 from __future__ import annotations
@@ -10,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +25,14 @@ from storage.models import CoordinatorZone, District, Person, Role, RoleGrant
 # Granting and revoking roles (admins only)
 # ---------------------------------------------------------------------------------------------
 
+
+class RoleAction(StrEnum):
+    """What an admin does to a role."""
+
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
 # The role names admins may type, in English and Thai, with common spellings.
 ROLE_WORDS: dict[str, Role] = {
     "admin": Role.ADMIN,
@@ -38,7 +45,11 @@ ROLE_WORDS: dict[str, Role] = {
     "ผู้จัดงาน": Role.ORGANISER,
     "coordinator": Role.COORDINATOR,
     "ผู้ประสานงาน": Role.COORDINATOR,
+    "ผู้ประสานงานโซน": Role.COORDINATOR,
     "staff": Role.STAFF,
+    "ทีมงาน": Role.STAFF,
+    # The word offices used for staff before the term table; it names agencies' officials now,
+    # but an admin who types it for the role can only mean staff (there is no official role).
     "เจ้าหน้าที่": Role.STAFF,
 }
 
@@ -127,6 +138,28 @@ async def known_zones(*, session: AsyncSession) -> frozenset[int]:
     return frozenset(zone for zone in found.all() if zone is not None)
 
 
+async def check_choice(
+    *,
+    session: AsyncSession,
+    actor: Access,
+    action: RoleAction,
+    role: Role | None,
+    zones: Collection[int],
+    zones_final: bool,
+) -> frozenset[int]:
+    """Re-check an admin part-way through naming a role change; the deployment's zones.
+
+    What is chosen so far must already fit: zones only for coordinators, and only zones that
+    exist; once the zones are final, a new coordinator must have one.
+    """
+    actor.require(Capability.MANAGE_ROLES)
+    known = await known_zones(session=session)
+    if role is not None:
+        required = zones_final and action is RoleAction.GRANT
+        _check_zones(role=role, zones=frozenset(zones), known=known, required=required)
+    return known
+
+
 async def find_person(
     *,
     session: AsyncSession,
@@ -171,7 +204,7 @@ async def grant(
     actor.require(Capability.MANAGE_ROLES)
     person_id = _registered_id(target)
     wanted = frozenset(zones)
-    await _check_zones(session=session, role=role, zones=wanted, required=True)
+    _check_zones(role=role, zones=wanted, known=await _zones_if(session, role), required=True)
     current = await _held(session=session, person_id=person_id)
     current_zones = await _zones_of(session=session, person_id=person_id)
     new_zones = wanted - current_zones
@@ -190,7 +223,7 @@ async def grant(
         target_id=person_id,
         detail=_detail(role, frozenset(new_zones)),
     )
-    await _commit_or_already_held(session)
+    await _flush_or_already_held(session)
     return RoleChange(
         person_id=person_id,
         role=role,
@@ -213,7 +246,7 @@ async def revoke(
     actor.require(Capability.MANAGE_ROLES)
     person_id = _registered_id(target)
     dropped = frozenset(zones)
-    await _check_zones(session=session, role=role, zones=dropped, required=False)
+    _check_zones(role=role, zones=dropped, known=await _zones_if(session, role), required=False)
     if role == Role.ADMIN and target.telegram_id in config_admins:
         raise ConfigAdminProtected("config admins are removed in the config file")
     if role == Role.ADMIN and actor.person_id == person_id:
@@ -238,7 +271,7 @@ async def revoke(
         target_id=person_id,
         detail=_detail(role, dropped),
     )
-    await session.commit()
+    await session.flush()
     return RoleChange(
         person_id=person_id, role=role, roles_after=roles_after, zones_after=zones_after
     )
@@ -305,8 +338,15 @@ def _registered_id(target: Person) -> int:
     return target.id
 
 
-async def _check_zones(
-    *, session: AsyncSession, role: Role, zones: frozenset[int], required: bool
+async def _zones_if(session: AsyncSession, role: Role) -> frozenset[int]:
+    """The deployment's zones when the role has zones (no query for the others)."""
+    if role != Role.COORDINATOR:
+        return frozenset()
+    return await known_zones(session=session)
+
+
+def _check_zones(
+    *, role: Role, zones: frozenset[int], known: frozenset[int], required: bool
 ) -> None:
     """Zones belong to coordinators only, must exist, and a new coordinator needs one."""
     if role != Role.COORDINATOR:
@@ -315,7 +355,7 @@ async def _check_zones(
         return
     if required and not zones:
         raise ZonesRequired("a coordinator needs a zone")
-    unknown = sorted(zones - await known_zones(session=session))
+    unknown = sorted(zones - known)
     if unknown:
         raise UnknownZone("no such zone", zone=unknown[0])
 
@@ -356,12 +396,12 @@ async def _remove_grant(*, session: AsyncSession, person_id: int, role: Role) ->
     )
 
 
-async def _commit_or_already_held(session: AsyncSession) -> None:
-    """Commit; two admins granting the same thing at once meet the unique constraint."""
+async def _flush_or_already_held(session: AsyncSession) -> None:
+    """Write the grant now: two admins granting the same thing at once meet the unique
+    constraint here, and the second is told it is already held (its transaction rolls back)."""
     try:
-        await session.commit()
+        await session.flush()
     except IntegrityError as error:
-        await session.rollback()
         raise RoleAlreadyHeld("granted concurrently") from error
 
 

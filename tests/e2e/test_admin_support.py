@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.commands import COMMANDS as REGISTRY
 from bot.services.access import Access, access_for
 from storage.models import AuditEntry, CoordinatorZone, Person, Role, RoleGrant
 from tests.fake_telegram import FakeTelegram
@@ -22,6 +23,19 @@ from tests.fake_telegram import Person as Chatter
 from tests.harness import BotHarness, test_settings
 
 BOOT = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Arguments that take a command further (an unknown event offers a list of events to pick
+# from; a name finds people to check in): each is one more text of the tour and the matrix.
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "checkin": ("ABC234",),
+    "checkin_for": ("สมหญิง",),
+    "headcount": ("?",),
+    "summary": ("?",),
+    "export": ("?", "volunteers"),
+    "grant": ("staff @nobody_here",),
+    "revoke": ("staff 0812345678",),
+    "audit": ("30",),
+}
 
 
 @dataclass
@@ -61,7 +75,16 @@ async def running_world(
         await harness.stop()
 
 
-async def register(
+async def register(world: World, chatter: Chatter, **fields: Any) -> Person:
+    """Insert a registered person for a fake Telegram user (fields: see person_row)."""
+    person = person_row(world, chatter, **fields)
+    async with world.sessions() as session:
+        session.add(person)
+        await session.commit()
+        return person
+
+
+def person_row(
     world: World,
     chatter: Chatter,
     *,
@@ -70,22 +93,19 @@ async def register(
     language: str = "th",
     district: str | None = "1033",
 ) -> Person:
-    """Insert a registered person for a fake Telegram user (who has chatted with the bot)."""
+    """The row of a registered person for a fake Telegram user (not yet written); the fake
+    knows their chat from now on."""
     has_chatted(world.telegram, chatter)
-    async with world.sessions() as session:
-        person = Person(
-            telegram_id=chatter.user_id,
-            telegram_username=chatter.username,
-            full_name=full_name,
-            phone=phone or f"+66812{chatter.user_id % 1_000_000:06d}",
-            language=language,
-            district_code=district,
-            consent_at=BOOT,
-            consent_version="2026-11",
-        )
-        session.add(person)
-        await session.commit()
-        return person
+    return Person(
+        telegram_id=chatter.user_id,
+        telegram_username=chatter.username,
+        full_name=full_name,
+        phone=phone or f"+66812{chatter.user_id % 1_000_000:06d}",
+        language=language,
+        district_code=district,
+        consent_at=BOOT,
+        consent_version="2026-11",
+    )
 
 
 def has_chatted(telegram: FakeTelegram, chatter: Chatter) -> None:
@@ -135,3 +155,15 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(0.01)
+
+
+def command_texts() -> list[tuple[str, str]]:
+    """(command name, text to send) for every command in the registry, with its arguments."""
+    return [
+        (entry.name, text)
+        for entry in REGISTRY
+        for text in (
+            f"/{entry.name}",
+            *(f"/{entry.name} {a}" for a in ARGUMENTS.get(entry.name, ())),
+        )
+    ]

@@ -352,3 +352,76 @@ def test_role_words_in_thai_and_english() -> None:
     assert roles.parse_role("ผู้ประสานงาน") == Role.COORDINATOR
     assert roles.parse_role(" staff ") == Role.STAFF
     assert roles.parse_role("volunteer") is None
+
+
+async def test_check_choice_rechecks_the_admin_and_what_is_chosen(session: AsyncSession) -> None:
+    admin = await admin_access(session)
+    staff_person = await add_person(session, 900)
+    await roles.grant(session=session, actor=admin, target=staff_person, role=Role.STAFF, now=NOW)
+    staff = await access_of(session, staff_person, 900)
+
+    async def check(actor: Access, role: Role | None, zones: list[int], final: bool) -> object:
+        return await roles.check_choice(
+            session=session,
+            actor=actor,
+            action=roles.RoleAction.GRANT,
+            role=role,
+            zones=zones,
+            zones_final=final,
+        )
+
+    assert await check(admin, None, [], False) == {3, 4}
+    assert await check(admin, Role.COORDINATOR, [], False) == {3, 4}
+    assert await check(admin, Role.COORDINATOR, [4], True) == {3, 4}
+    with pytest.raises(roles.ZonesRequired):
+        await check(admin, Role.COORDINATOR, [], True)
+    with pytest.raises(roles.UnknownZone):
+        await check(admin, Role.COORDINATOR, [5], False)
+    with pytest.raises(roles.ZonesOnlyForCoordinators):
+        await check(admin, Role.STAFF, [3], False)
+    with pytest.raises(NotAllowed):
+        await check(staff, None, [], False)
+    # Revoking a coordinator without naming zones takes the whole role: no zone needed.
+    revoking = await roles.check_choice(
+        session=session,
+        actor=admin,
+        action=roles.RoleAction.REVOKE,
+        role=Role.COORDINATOR,
+        zones=[],
+        zones_final=True,
+    )
+    assert revoking == {3, 4}
+
+
+async def test_grant_and_revoke_leave_the_commit_to_their_caller(session: AsyncSession) -> None:
+    """Services never commit: a use case's transaction decides, and rolls back as one."""
+    admin = await admin_access(session)
+    target_id = (await add_person(session, 950)).id
+
+    async def target() -> Person:
+        # A rollback expires what the session loaded: read the person again each time.
+        person = await session.get(Person, target_id)
+        assert person is not None
+        return person
+
+    await roles.grant(
+        session=session,
+        actor=admin,
+        target=await target(),
+        role=Role.COORDINATOR,
+        zones=[3],
+        now=NOW,
+    )
+    await session.rollback()
+    assert (await session.exec(select(RoleGrant))).all() == []
+    assert (await session.exec(select(CoordinatorZone))).all() == []
+    assert await audit_rows(session) == []
+
+    await roles.grant(session=session, actor=admin, target=await target(), role=Role.STAFF, now=NOW)
+    await session.commit()
+    await roles.revoke(
+        session=session, actor=admin, target=await target(), role=Role.STAFF, now=NOW
+    )
+    await session.rollback()
+    assert (await access_of(session, await target(), 950)).roles == {Role.STAFF}
+    assert [e.action for e in await audit_rows(session)] == ["role.grant"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.commands import COMMANDS, Command, offered
 from bot.handlers import admin, menus
-from bot.i18n import LANGUAGES, translator
+from bot.i18n import LANGUAGES, terms, translator
 from bot.services.access import NOBODY, Access
+from bot.services.audit import AuditAction
 from storage.models import Role
 
 EVERYONE = ["start", "events", "checkin", "lang", "cancel", "help"]
@@ -89,10 +92,38 @@ def test_the_registry_and_the_handlers_agree(database_url: str) -> None:
 def test_every_menu_role_and_action_text_exists(lang: str) -> None:
     t = translator(lang)
     keys = [command.help_key for command in COMMANDS] + ["menu.header"]
-    keys += list(admin.ROLE_KEYS.values()) + list(admin.ACTION_KEYS.values())
+    keys += [terms.access_role(role) for role in Role] + list(admin.ACTION_KEYS.values())
     assert [key for key in keys if not t.has(key)] == []
     # Telegram's menu: descriptions of 1-256 characters.
     assert all(1 <= len(t(command.help_key)) <= 256 for command in COMMANDS)
+
+
+def test_every_audit_action_has_its_own_words() -> None:
+    """A member added to AuditAction is named in /audit, never shown as its code."""
+    assert set(admin.ACTION_KEYS) == set(AuditAction)
+    for lang in LANGUAGES:
+        t = translator(lang)
+        shown = [t(admin.ACTION_KEYS[action]) for action in AuditAction]
+        assert len(set(shown)) == len(shown), f"two actions read the same in {lang}"
+        pairs = zip(AuditAction, shown, strict=True)
+        assert all(action.value not in text for action, text in pairs)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_hints_name_only_commands_the_reader_may_use(lang: str) -> None:
+    """Texts everyone may read name only everyday commands; admin-only texts may name more."""
+    t = translator(lang)
+    everyday = {command.name for command in offered(NOBODY, registered=True)} | {"start"}
+    # Read by people who may have no role at all (the person whose role changed, a flooder).
+    for key in (
+        "flood.slow_down",
+        "admin.you_were_granted",
+        "admin.you_were_granted_zones",
+        "admin.your_zones_changed",
+        "admin.you_were_revoked",
+    ):
+        named = set(re.findall(r"/([a-z_]+)", t(key)))
+        assert named <= everyday, (key, named - everyday)
 
 
 def test_help_text_lists_one_line_per_command() -> None:
