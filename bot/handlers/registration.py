@@ -111,10 +111,9 @@ async def newcomer_checkin(update: Update, context: AsaContext, code: str) -> No
     if code:
         await begin(update, context, code=code[:PENDING_CODE_MAX_CHARS])
         return
-    await message_of(update).reply_text(context.t("checkin.register_first"))
-    opened = open_run(context)
-    if opened is not None and opened[0] is REGISTRATION:
-        await REGISTRATION.reask(update, context, opened[1])
+    # Someone who wants to check in is helped to register at once; the code comes after.
+    await message_of(update).reply_text(context.t("reg.register_then_checkin"))
+    await begin(update, context)
 
 
 async def _ask_language(context: AsaContext, run: Run[RegistrationDraft]) -> None:

@@ -26,6 +26,7 @@ from bot.handlers.checkin import error_text
 from bot.handlers.dispatch import Callback
 from bot.handlers.updates import args_of, message_of, query_of, trailing_id
 from bot.i18n.dates import format_datetime
+from bot.services.access import Capability
 from bot.services.errors import DomainError
 from bot.services.screens import ScreenLinkInfo, web_secret
 from bot.usecases import dashboard as dashboards
@@ -102,6 +103,10 @@ async def new_link_pressed(update: Update, context: AsaContext) -> None:
     event_id = trailing_id(data)
     if event_id is None:
         await query.answer(context.t("error.stale_button"))
+        return
+    if not context.actor.access.can(Capability.VIEW_HEADCOUNT):
+        # Re-checked at "yes" too; asking someone who may not renew would mislead them.
+        await query.answer(context.t("error.not_allowed"), show_alert=True)
         return
     await query.answer()
     await query.edit_message_text(

@@ -76,7 +76,8 @@ NOBODY_ELSE: set[str] = set()
 COMMAND_POLICY: dict[str, set[str]] = {
     "start": EVERYONE,
     "events": EVERYONE,
-    "checkin": REGISTERED,
+    # A newcomer's /checkin CODE starts registration and checks in after it.
+    "checkin": EVERYONE,
     "checkout": REGISTERED,
     "profile": REGISTERED,
     "mydata": REGISTERED,
@@ -96,6 +97,9 @@ COMMAND_POLICY: dict[str, set[str]] = {
     "revoke": ADMINS,
     "roles": ADMINS,
     "audit": ADMINS,
+    "merge": WALKIN,
+    "screen": COORD_UP,
+    "dashboard": COORD_UP,
 }
 
 # Who may press each kind of button outside a conversation.
@@ -111,12 +115,21 @@ BUTTON_POLICY: dict[str, set[str]] = {
     "ev:close:{event}": ORG_UP,
     "ev:code:{event}": ORG_UP,
     "ev:rot:{event}": ORG_UP,
-    "ev:auto:{event}": ORG_UP,
-    "ev:out:{event}": ORG_UP,
+    "ev:rotyes:{event}:{version}": ORG_UP,
+    "ev:autoon:{event}": ORG_UP,
+    "ev:autooff:{event}": ORG_UP,
+    "ev:outon:{event}": ORG_UP,
+    "ev:outoff:{event}": ORG_UP,
     "ev:cancel:{event}": ORG_UP,
     "ev:cancelyes:{event}": ORG_UP,
-    # "No, keep it" under a cancellation: the card drawn again, as the presser may see it.
-    "ev:keep:{event}": EVERYONE,
+    # "No, keep it" under a confirmation: the organiser's card drawn again.
+    "ev:keep:{event}": ORG_UP,
+    # the venue screen's link, and the dashboard's laptop login
+    "scr:new:{event}": COORD_UP,
+    "scr:renew:{event}": COORD_UP,
+    "scr:keep:{event}": COORD_UP,
+    # A laptop login is for a person's record: a config admin who never registered is told to.
+    "dsh:login:{event}": COORD_UP - {"config"},
     # reminders: a registrant's answer
     "rsvp:y:{event}": REGISTERED,
     "rsvp:n:{event}": REGISTERED,
@@ -141,9 +154,8 @@ IN_FLOW = re.compile(r"^(~|(start-lang|reg|forget|bc|ne|wi):)")
 AUDITED = {
     "ev:open:{event}",
     "ev:close:{event}",
-    "ev:rot:{event}",
-    "ev:auto:{event}",
-    "ev:out:{event}",
+    "ev:autoon:{event}",
+    "ev:outon:{event}",
     "ev:cancelyes:{event}",
     "cf:{event}:{person}",
     "ex:{event}",
@@ -208,7 +220,10 @@ class Ids:
         flow = IN_FLOW.match(data)
         if flow is not None:
             return f"{flow.group(1)}… (in a flow)"
-        return ":".join(self._placeholder(part) for part in data.split(":"))
+        parts = [self._placeholder(part) for part in data.split(":")]
+        if data.startswith("ev:rotyes:") and len(parts) == 4:
+            parts[3] = "{version}"  # the code's version the organiser saw, not a record
+        return ":".join(parts)
 
     def _placeholder(self, part: str) -> str:
         if part.isdigit() and int(part) in self.events:
@@ -231,7 +246,13 @@ class Records:
         """The data to press for a kind, with this cell's records."""
         if kind.endswith("(in a flow)"):
             return example
-        return kind.format(event=self.event_id, announcement=self.announcement_id, person=VICTIM_ID)
+        return kind.format(
+            event=self.event_id,
+            announcement=self.announcement_id,
+            person=VICTIM_ID,
+            # A code version the fresh event never had: the press is judged, and changes nothing.
+            version=0,
+        )
 
 
 @dataclass
@@ -641,7 +662,12 @@ async def _oversized_ids(world: World, cast: Cast, kinds: list[str]) -> list[str
     wanted = [(kind, oversized) for kind in kinds for oversized in OVERSIZED_IDS]
     members = await cast.people(["admin"] * len(wanted))
     cells = [
-        Cell(kind, member, Records(0, 0), kind.format(event=big, announcement=big, person=big))
+        Cell(
+            kind,
+            member,
+            Records(0, 0),
+            kind.format(event=big, announcement=big, person=big, version=big),
+        )
         for (kind, big), member in zip(wanted, members, strict=True)
     ]
     await press_all(world, cells)
