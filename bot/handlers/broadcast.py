@@ -29,10 +29,10 @@ from telegram.ext import CallbackQueryHandler
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler
 from bot.delivery.reminders import RSVP_PREFIX, confirm_keyboard, rsvp_keyboard
-from bot.flows import Flow, Rows, Run
+from bot.flows import FLOWS, Flow, Rows, Run
 from bot.handlers import GROUP_MAIN
 from bot.handlers.common import edit_markup, reply_domain_error
-from bot.handlers.dispatch import Callback
+from bot.handlers.dispatch import Callback, leave_flow
 from bot.handlers.updates import formatted_text_of, message_of, query_of, text_of, trailing_id
 from bot.i18n.dates import DateParseError, format_datetime, parse_datetime
 from bot.services.announcements import MAX_TEXT_CHARS, NotInFuture, Summary
@@ -598,6 +598,11 @@ async def reschedule_pressed(update: Update, context: AsaContext) -> None:
         await reply_domain_error(update, context, error)
         return
     await query.answer()
+    open_flow = context.actor.flow
+    if open_flow is not None:
+        # One question at a time: whatever else was waiting gives way (a prompt quietly).
+        flow = FLOWS.get(open_flow.name)
+        await leave_flow(context, key=None if flow is None or flow.prompt else "flow.left")
     run = RESCHEDULE.start(RescheduleDraft(announcement_id), "time")
     await _ask_new_time(context, run)
 

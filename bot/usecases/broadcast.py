@@ -19,7 +19,7 @@ from bot.scope import Actor
 from bot.services import announcements, audiences, reminders
 from bot.services.announcements import Summary
 from bot.services.audiences import EVENT_KINDS, AudienceKind
-from bot.services.errors import NotRegistered
+from bot.services.errors import DomainError, NotRegistered
 from bot.services.notify import Notifier
 from bot.services.reminders import RsvpResult
 from bot.usecases import transaction
@@ -97,8 +97,13 @@ async def options(
     lang: str,
     now: datetime,
 ) -> list[Option]:
-    """The values this person can pick for a kind (a coordinator: within their zones)."""
-    if kind not in kinds(actor):
+    """The values this person can pick for a kind (a coordinator: within their zones); none
+    when they may not choose the kind (any more)."""
+    try:
+        allowed = kinds(actor)
+    except DomainError:
+        return []
+    if kind not in allowed:
         return []
     limit = actor.zone_limit()
     if kind is AudienceKind.ZONES:

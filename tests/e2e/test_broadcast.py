@@ -46,13 +46,6 @@ def _chatty_authors(telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
-def started(telegram: FakeTelegram) -> TgPerson:
-    """A Telegram user who has opened a chat with the bot."""
-    user = telegram.person()
-    telegram.world.chats.setdefault(user.chat_id, user.chat)
-    return user
-
-
 async def registered(
     bot: BotHarness,
     telegram: FakeTelegram,
@@ -63,7 +56,7 @@ async def registered(
     language: str = "th",
 ) -> tuple[TgPerson, Person]:
     """A registered person with an open chat (and a role, if given)."""
-    user = started(telegram)
+    user = seed.started(telegram)
     async with bot.sessions() as session:
         row = await seed.person(
             session,
@@ -415,8 +408,12 @@ async def test_scheduled_broadcasts_can_be_rescheduled_or_cancelled_until_they_s
     first, second = await author.replies(2)
     assert "#1" in (first.text or "")
     assert first.button_texts == ["ยกเลิกการส่ง", "เปลี่ยนเวลา"]
-    await author.press("เปลี่ยนเวลา", message=first)
+    # A draft in progress gives way to the new question, and the author is told.
+    await author.send("/broadcast")
     await author.next_reply()
+    await author.press("เปลี่ยนเวลา", message=first)
+    assert "ยกเลิกการเตรียมประกาศที่ทำค้างไว้แล้ว" in ((await author.next_reply()).text or "")
+    assert "จะเลื่อนประกาศ #1 ไปส่งเมื่อไร" in ((await author.next_reply()).text or "")
     await author.send("ไม่ใช่เวลา")
     assert "อ่านวันที่และเวลาไม่ออก" in ((await author.next_reply()).text or "")
     await author.send(local_text(bot, timedelta(hours=5)))

@@ -12,7 +12,6 @@ from bot.delivery.dispatcher import run_due
 from storage.models import Registration, RegistrationStatus, Role
 from tests import outbox_seed as seed
 from tests.fake_telegram import FakeTelegram
-from tests.fake_telegram import Person as TgPerson
 from tests.harness import BotHarness
 from tests.harness import test_settings as make_settings
 
@@ -26,17 +25,10 @@ def settings(telegram: FakeTelegram, database_url: str) -> Settings:
     return make_settings(telegram=telegram, database_url=database_url)
 
 
-def started(telegram: FakeTelegram, **kw: str) -> TgPerson:
-    """A Telegram user who has opened a chat with the bot."""
-    user = telegram.person(**kw)
-    telegram.world.chats.setdefault(user.chat_id, user.chat)
-    return user
-
-
 async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    thai, english, waiting, coordinator = (started(telegram) for _ in range(4))
+    thai, english, waiting, coordinator = (seed.started(telegram) for _ in range(4))
     start = bot.clock.now() + timedelta(hours=25)
     async with bot.sessions() as session:
         event = await seed.event(
@@ -165,7 +157,7 @@ async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
 async def test_rsvp_buttons_refuse_tampered_data_and_strangers(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    stranger = started(telegram)
+    stranger = seed.started(telegram)
     await stranger.send("/help")
     message = await stranger.next_reply()
     for data in (
