@@ -482,6 +482,7 @@ class Dispatcher:
         runtime = self.runtime
         if content is None or not content.text:
             return Outcome(item.id, DeliveryStatus.FAILED, item.attempts, error="nothing to send")
+        began = runtime.clock.now()
         try:
             message = await self.application.bot.send_message(
                 chat_id=item.chat_id,
@@ -499,7 +500,7 @@ class Dispatcher:
                 return self._blocked(item, "chat gone")
             return Outcome(item.id, DeliveryStatus.FAILED, item.attempts, error=short_reason(error))
         except TelegramError as error:
-            return self._backoff(item, error)
+            return self._backoff(item, error, began)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -529,18 +530,22 @@ class Dispatcher:
             item.id, DeliveryStatus.BLOCKED, item.attempts, person_id=item.person_id, error=reason
         )
 
-    def _backoff(self, item: Claimed, error: TelegramError) -> Outcome:
-        """Timeouts and server errors: retry later, doubling the wait, up to max_attempts."""
+    def _backoff(self, item: Claimed, error: TelegramError, began: datetime) -> Outcome:
+        """Timeouts and server errors: retry later, doubling the wait, up to max_attempts.
+
+        The wait counts from when the failed attempt began: a timeout has already waited, so
+        its first retry goes at once instead of holding the end of a broadcast back.
+        """
         settings = self.runtime.settings.broadcast
         reason = short_reason(error)
         if item.attempts >= settings.max_attempts:
             return Outcome(item.id, DeliveryStatus.FAILED, item.attempts, error=reason)
-        delay = settings.retry_backoff_seconds * 2 ** (item.attempts - 1)
+        delay = timedelta(seconds=settings.retry_backoff_seconds * 2 ** (item.attempts - 1))
         return Outcome(
             item.id,
             DeliveryStatus.PENDING,
             item.attempts,
-            next_attempt_at=self.runtime.clock.now() + timedelta(seconds=delay),
+            next_attempt_at=max(began + delay, self.runtime.clock.now()),
             error=reason,
             resent=may_have_arrived(error),
         )
