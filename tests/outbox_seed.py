@@ -7,7 +7,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlmodel import select
@@ -30,6 +30,10 @@ from storage.models import (
     RoleGrant,
 )
 
+if TYPE_CHECKING:
+    from tests.fake_telegram import FakeTelegram
+    from tests.fake_telegram import Person as Chatter
+
 _serial = itertools.count(1)
 
 # Districts of the shipped zone file: zone 3 and zone 4, and one without a zone.
@@ -37,6 +41,13 @@ ZONE3_DISTRICT = "1033"  # Khlong Toei
 ZONE3_OTHER_DISTRICT = "1047"  # Bang Na
 ZONE4_DISTRICT = "1043"  # Khan Na Yao
 NO_ZONE_DISTRICT = "1001"  # Phra Nakhon
+
+
+def started(telegram: FakeTelegram, **kw: Any) -> Chatter:
+    """A Telegram user who has opened a chat with the bot (everyone registered has)."""
+    user = telegram.person(**kw)
+    telegram.world.chats.setdefault(user.chat_id, user.chat)
+    return user
 
 
 @asynccontextmanager

@@ -1,8 +1,10 @@
-"""The Notifier that writes outbox rows (the only one: see bot/services/notify.py)."""
+"""The Notifier that writes outbox rows (the only one: see bot/services/notify.py), and how a
+notice reads in each recipient's language when the dispatcher sends it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,11 +12,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.i18n import translator
-from bot.i18n.dates import format_datetime, format_time
+from bot.i18n import Translator, normalise_language, translator
+from bot.i18n.dates import format_datetime, format_duration, format_time
+from bot.services.announcements import REASON_PREFIX, REPORT_TEMPLATE
 from bot.services.notify import Notice, Term, Value, When, decode, encode
+from bot.services.outbox import INTERRUPTED
 from storage.database import after_commit
-from storage.models import Announcement, AnnouncementKind, AnnouncementStatus, Delivery, Person
+from storage.models import (
+    Announcement,
+    AnnouncementKind,
+    AnnouncementStatus,
+    ChatState,
+    Delivery,
+    Person,
+)
 
 
 class OutboxNotifier:
@@ -84,6 +95,51 @@ async def _reachable(session: AsyncSession, person_ids: set[int]) -> list[tuple[
     return [(pid or 0, chat or 0) for pid, chat in rows.all()]
 
 
+# -- reading a notice ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """One copy of a notice: its delivery, and where it goes."""
+
+    delivery_id: int
+    person_id: int | None
+    chat_id: int
+
+
+async def languages(
+    session: AsyncSession, addressees: list[Addressee], *, default: str
+) -> dict[int, str]:
+    """Each delivery's language: the person's, else what the chat chose (a config admin who
+    never registered may have chosen with /lang), else the deployment's default."""
+    person_ids = sorted({a.person_id for a in addressees if a.person_id is not None})
+    chat_ids = sorted({a.chat_id for a in addressees if a.person_id is None})
+    by_person: dict[int, str] = {}
+    by_chat: dict[int, str] = {}
+    if person_ids:
+        rows = await session.exec(
+            select(Person.id, Person.language).where(col(Person.id).in_(person_ids))
+        )
+        by_person = {pid or 0: lang for pid, lang in rows.all()}
+    if chat_ids:
+        chosen = await session.exec(
+            select(ChatState.telegram_id, ChatState.language).where(
+                col(ChatState.telegram_id).in_(chat_ids), col(ChatState.language).is_not(None)
+            )
+        )
+        by_chat = {chat: lang or default for chat, lang in chosen.all()}
+    return {
+        a.delivery_id: normalise_language(
+            by_person.get(a.person_id) if a.person_id is not None else by_chat.get(a.chat_id),
+            default,
+        )
+        for a in addressees
+    }
+
+
+Composer = Callable[[Translator, Mapping[str, Value]], str]
+
+
 def render_notice(
     announcement: Announcement, *, lang: str, tz: ZoneInfo
 ) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -92,7 +148,12 @@ def render_notice(
     params = announcement.params or {}
     raw_values = params.get("values", {})
     values = decode(raw_values if isinstance(raw_values, dict) else {})
-    text = t(announcement.template or "", **{k: _shown(v, lang, tz) for k, v in values.items()})
+    template = announcement.template or ""
+    compose = COMPOSERS.get(template)
+    if compose is not None:
+        text = compose(t, values)
+    else:
+        text = t(template, **{k: _shown(v, lang, tz) for k, v in values.items()})
     buttons = [
         [InlineKeyboardButton(t(str(label)), callback_data=str(data))]
         for label, data in params.get("buttons", [])
@@ -109,3 +170,53 @@ def _shown(value: Value, lang: str, tz: ZoneInfo) -> str | int | float:
     if isinstance(value, Term):
         return translator(lang)(value.key)
     return "" if value is None else value
+
+
+# -- the author's report ---------------------------------------------------------------------
+
+
+def _count(values: Mapping[str, Value], name: str) -> int:
+    """A whole number from the values (0 if absent)."""
+    value = values.get(name)
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def reason_label(reason: str, t: Translator) -> str:
+    """A failure reason in words: the known kinds translated, the detail kept for support."""
+    kind = reason.split(":", 1)[0]
+    labels = {
+        INTERRUPTED: t("broadcast.reason.interrupted"),
+        "TimedOut": t("broadcast.reason.timeout"),
+        "NetworkError": t("broadcast.reason.network"),
+        "BadRequest": t("broadcast.reason.rejected"),
+    }
+    label = labels.get(kind)
+    if label is None:
+        return reason
+    return label if reason == kind else f"{label} ({reason})"
+
+
+def compose_report(t: Translator, values: Mapping[str, Value]) -> str:
+    """The author's report on a broadcast (a notice whose values are the figures)."""
+    lines = [
+        t("broadcast.report.title", id=_count(values, "id")),
+        t("broadcast.report.delivered", count=_count(values, "delivered")),
+        t("broadcast.report.blocked", count=_count(values, "blocked")),
+        t("broadcast.report.failed", count=_count(values, "failed")),
+    ]
+    lines.extend(
+        t("broadcast.report.reason", reason=reason_label(name[len(REASON_PREFIX) :], t), count=n)
+        for name, n in sorted(values.items())
+        if name.startswith(REASON_PREFIX)
+    )
+    twice = _count(values, "twice")
+    if twice:
+        lines.append(t("broadcast.report.twice", count=twice))
+    seconds = values.get("seconds")
+    duration = float(seconds) if isinstance(seconds, int | float) else 0.0
+    lines.append(t("broadcast.report.duration", duration=format_duration(duration, lang=t.lang)))
+    return "\n".join(lines)
+
+
+# Notices whose text is more than one template: composed from their values.
+COMPOSERS: dict[str, Composer] = {REPORT_TEMPLATE: compose_report}

@@ -4,7 +4,7 @@ The database says what is due; alarms only say "look now". Every alarm has a sta
 added with `replace_existing=True`, so rescheduling replaces rather than duplicates, and nothing
 is pickled (PTB's JobQueue keeps jobs in memory). At start-up every future alarm is set again
 from the tables, and a periodic sweep catches anything an alarm missed (say, the bot was down).
-Sending twice is impossible either way: announcements start through a conditional UPDATE,
+Nothing starts twice either way: announcements start through a conditional UPDATE,
 reminders are unique per (event, kind), deliveries are claimed before they are sent.
 
 Call `install(application)` once from `build_application`; other families call
@@ -17,13 +17,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram.ext import Application, JobQueue
 
 from bot.context import AsaApplication, AsaContext
-from bot.delivery import reminders
+from bot.delivery import reminders as rendering
 from bot.delivery.dispatcher import Dispatcher, dispatcher_of, run_due
-from storage.models import Announcement, AnnouncementStatus, Event, EventStatus
+from bot.services import announcements, reminders
+from bot.services.reminders import EventTimes
 
 _log = logging.getLogger(__name__)
 
@@ -117,8 +118,8 @@ async def _start(application: Application[Any, Any, Any, Any, Any, Any]) -> None
 
 def _prepare(dispatcher: Dispatcher) -> None:
     """Reminders render through the dispatcher and are created before each pass sends."""
-    for kind in reminders.ReminderKind:
-        dispatcher.renderers[kind.value] = reminders.render
+    for kind in reminders.RSVP_KINDS:
+        dispatcher.renderers[kind.value] = rendering.render
     if not dispatcher.before_send:
         dispatcher.before_send.append(_materialise_reminders(dispatcher))
         dispatcher.after_pass.append(_set_next_alarm(dispatcher))
@@ -129,10 +130,16 @@ def _materialise_reminders(dispatcher: Dispatcher) -> Any:
 
     async def hook() -> None:
         runtime = dispatcher.runtime
-        async with runtime.sessions() as session:
+
+        async def work(session: AsyncSession) -> None:
             await reminders.materialise_due(
-                session=session, offsets=runtime.settings.reminders, now=runtime.clock.now()
+                session=session,
+                notifier=runtime.notifier,
+                offsets=runtime.settings.reminders,
+                now=runtime.clock.now(),
             )
+
+        await runtime.db.run(work)
 
     return hook
 
@@ -159,29 +166,25 @@ async def _stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
 
 async def schedule_all(application: AsaApplication) -> None:
     """Set an alarm for every scheduled announcement and every reminder still to come."""
-    runtime = application.runtime
-    async with runtime.sessions() as session:
-        scheduled = await session.exec(
-            select(Announcement.id, Announcement.send_at).where(
-                col(Announcement.status) == AnnouncementStatus.SCHEDULED
-            )
-        )
-        for announcement_id, send_at in scheduled.all():
-            _alarm(application, _announcement_job(announcement_id or 0), send_at)
+
+    async def work(session: AsyncSession) -> list[tuple[int, datetime]]:
+        return await announcements.scheduled(session=session)
+
+    for announcement_id, send_at in await application.runtime.db.run(work):
+        _alarm(application, _announcement_job(announcement_id), send_at)
     await _schedule_events(application)
     dispatcher_of(application).wake()
 
 
 async def _schedule_events(application: AsaApplication) -> None:
     """(Re)set the reminder alarms of every event that has not ended."""
-    runtime = application.runtime
-    now = runtime.clock.now()
-    async with runtime.sessions() as session:
-        events = await session.exec(
-            select(Event).where(col(Event.status) == EventStatus.ACTIVE, col(Event.ends_at) > now)
-        )
-        for event in events.all():
-            _event_alarms(application, event, now)
+    now = application.runtime.clock.now()
+
+    async def work(session: AsyncSession) -> list[tuple[int, EventTimes]]:
+        return await reminders.coming_events(session=session, now=now)
+
+    for event_id, times in await application.runtime.db.run(work):
+        _event_alarms(application, event_id, times, now)
 
 
 def _announcement_job(announcement_id: int) -> str:
@@ -194,12 +197,14 @@ def _reminder_job(event_id: int, kind: reminders.ReminderKind) -> str:
     return f"asa:reminder:{event_id}:{kind.value}"
 
 
-def _event_alarms(application: AsaApplication, event: Event, now: datetime) -> None:
+def _event_alarms(
+    application: AsaApplication, event_id: int, times: EventTimes, now: datetime
+) -> None:
     """(Re)set the alarms of an event's reminders; remove those that no longer apply."""
     offsets = application.runtime.settings.reminders
-    coming = reminders.next_alarms(reminders.times_of(event), offsets, now)
+    coming = reminders.next_alarms(times, offsets, now)
     for kind in reminders.ReminderKind:
-        job_id = _reminder_job(event.id or 0, kind)
+        job_id = _reminder_job(event_id, kind)
         if kind in coming:
             _alarm(application, job_id, coming[kind])
         else:
@@ -220,9 +225,12 @@ def announcement_changed(
 
 async def event_changed(application: AsaApplication, event_id: int) -> None:
     """After an event is created, moved or cancelled: its reminder alarms follow."""
-    async with application.runtime.sessions() as session:
-        event = await session.get(Event, event_id)
-    if event is None:
+
+    async def work(session: AsyncSession) -> EventTimes | None:
+        return await reminders.event_times(session=session, event_id=event_id)
+
+    times = await application.runtime.db.run(work)
+    if times is None:
         return
-    _event_alarms(application, event, application.runtime.clock.now())
+    _event_alarms(application, event_id, times, application.runtime.clock.now())
     dispatcher_of(application).wake()

@@ -1,553 +1,537 @@
-"""/broadcast (audience, text, preview, now or later, confirm), /announcements, RSVP buttons.
+"""/broadcast, /announcements, and the answers registrants give on a reminder.
 
-The conversation keeps its draft in `user_data` (persisted), writes nothing to real tables
-before the final confirmation, and every button press is checked against the live message of
-the draft, so a button from an old message gets a short answer and changes nothing.
+Handlers parse the update, call one use case (bot/usecases/broadcast.py) and render its result.
+Two flows: /broadcast (who: a kind of audience and its values; the text; a preview with the
+number of recipients; now or at a time; a last confirmation), which writes nothing before that
+confirmation, and the reschedule prompt of /announcements (the new time). The buttons of
+/announcements and of reminders are stateless and re-checked when pressed.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
-from telegram.error import TelegramError
-from telegram.ext import (
-    CallbackQueryHandler,
-    CommandHandler,
-    ConversationHandler,
-    MessageHandler,
-    filters,
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
 )
-from telegram.warnings import PTBUserWarning
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
-from bot.delivery import reminders, scheduler
+from bot.delivery import scheduler
+from bot.delivery.reminders import RSVP_PREFIX, confirm_keyboard, rsvp_keyboard
+from bot.flows import FLOWS, Flow, Rows, Run
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import reply_domain_error, sender_access
-from bot.handlers.updates import message_of, query_of, trailing_id, user_of
-from bot.i18n import Translator, translator
+from bot.handlers.common import edit_markup, reply_domain_error
+from bot.handlers.dispatch import Callback, leave_flow
+from bot.handlers.updates import formatted_text_of, message_of, query_of, text_of, trailing_id
 from bot.i18n.dates import DateParseError, format_datetime, parse_datetime
-from bot.services import announcements, audiences
-from bot.services.access import Access, Capability
-from bot.services.audiences import AudienceKind
+from bot.services.announcements import MAX_TEXT_CHARS, NotInFuture, Summary
+from bot.services.audiences import EVENT_KINDS, AudienceKind
 from bot.services.errors import DomainError
-from bot.services.startup import geography
-from storage.models import ParticipantType, VolunteerRole
+from bot.services.reminders import RsvpResult
+from bot.usecases import broadcast as broadcasting
+from bot.usecases.broadcast import Audience, Option
 
 _log = logging.getLogger(__name__)
 
-CHOOSING_KIND = "broadcast.kind"
-CHOOSING_VALUES = "broadcast.values"
-WRITING = "broadcast.text"
-PREVIEWING = "broadcast.preview"
-TIMING = "broadcast.time"
-CONFIRMING = "broadcast.confirm"
-RESCHEDULING = "announcements.time"
-
-DRAFT_KEY = "broadcast_draft"
-RESCHEDULE_KEY = "reschedule_draft"
-
-# Callback data (opaque, short): "bc:k:<kind>", "bc:v:<index>", "bc:done", "bc:now",
-# "bc:later", "bc:edit", "bc:yes", "bc:no"; "ann:c:<id>", "ann:r:<id>"; "rsvp:y|n:<event>".
-PREFIX = "bc:"
+# Stateless buttons of /announcements: "ann:c:<id>" cancel, "ann:r:<id>" reschedule.
 ANN_PREFIX = "ann:"
-MAX_EVENTS_OFFERED = 10
 TICK = "✅ "
+LABEL_CHARS = 40
 
 
-# -- helpers ---------------------------------------------------------------------------------
+def _error(context: AsaContext, error: DomainError) -> str:
+    """A refusal in the person's language."""
+    return context.t(error.key, **error.values)
 
 
-def _draft(context: AsaContext) -> dict[str, Any]:
-    """The broadcast being written (persisted with the person's user data)."""
-    if context.user_data is None:
-        return {}
-    draft: dict[str, Any] = context.user_data.setdefault(DRAFT_KEY, {})
-    return draft
-
-
-def _forget(context: AsaContext) -> None:
-    """Drop the drafts."""
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT_KEY, None)
-        context.user_data.pop(RESCHEDULE_KEY, None)
-
-
-async def _access(update: Update, context: AsaContext) -> Access:
-    """What the sender may do, freshly read."""
-    async with context.sessions() as session:
-        return await sender_access(update, context, session)
-
-
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    """An inline button."""
-    return InlineKeyboardButton(text, callback_data=data)
-
-
-async def _is_live(update: Update, context: AsaContext) -> bool:
-    """Whether the pressed button belongs to the draft's current message; answer if not."""
-    query, _ = query_of(update)
-    live = _draft(context).get("message_id")
-    if query.message is None or live is None or query.message.message_id != live:
-        await query.answer(context.t("error.stale_button"))
-        return False
-    return True
-
-
-async def _show(
-    update: Update, context: AsaContext, text: str, keyboard: list[list[InlineKeyboardButton]]
-) -> None:
-    """Send a step's message with its buttons, and remember it as the live one."""
-    sent = await message_of(update).reply_text(text, reply_markup=InlineKeyboardMarkup(keyboard))
-    _draft(context)["message_id"] = sent.message_id
+async def _say(context: AsaContext, text: str, **kwargs: Any) -> Message:
+    """A new message to the person who wrote."""
+    return await context.bot.send_message(context.actor.telegram_id, text, **kwargs)
 
 
 async def _retire(update: Update) -> None:
-    """Take the buttons off the message just pressed (they must not be pressed twice)."""
+    """Answer the press and take the buttons off its message (the question is answered)."""
     query = update.callback_query
     if query is None:
         return
     await query.answer()
-    try:
-        await query.edit_message_reply_markup(reply_markup=None)
-    except TelegramError:
-        _log.debug("could not remove buttons", exc_info=True)
+    await edit_markup(query, None)
 
 
-def _kinds_for(access: Access) -> list[AudienceKind]:
-    """The audience kinds this person may choose (coordinators: their own zones only)."""
-    if access.zone_limit() is not None:
-        return [AudienceKind.ZONES, AudienceKind.DISTRICTS]
-    return [
-        AudienceKind.EVERYONE,
-        AudienceKind.ZONES,
-        AudienceKind.DISTRICTS,
-        AudienceKind.ROLES,
-        AudienceKind.TYPES,
-        AudienceKind.EVENT,
-        AudienceKind.EVENT_ABSENT,
-    ]
+def _when(context: AsaContext, moment: datetime) -> str:
+    """A moment as this person reads dates."""
+    return format_datetime(moment, lang=context.lang, tz=context.settings.tz)
 
 
-async def _options(
-    context: AsaContext, kind: AudienceKind, access: Access
-) -> list[tuple[Any, str]]:
-    """The values a person can pick for a kind: (value, label)."""
-    t, geo = context.t, geography(context.runtime)
-    limit = access.zone_limit()
-    if kind is AudienceKind.ZONES:
-        return [(z.number, z.name(t.lang)) for z in geo.zones if limit is None or z.number in limit]
-    if kind is AudienceKind.DISTRICTS:
-        return [
-            (d.code, d.name(t.lang))
-            for d in geo.districts
-            if limit is None or (d.zone is not None and d.zone in limit)
-        ]
-    if kind is AudienceKind.ROLES:
-        return [(r.value, t(f"broadcast.role.{r.value}")) for r in VolunteerRole]
-    if kind is AudienceKind.TYPES:
-        return [(p.value, t(f"broadcast.type.{p.value}")) for p in ParticipantType]
-    tz = context.settings.tz
-    async with context.sessions() as session:
-        events = await audiences.event_choices(
-            session=session, now=context.clock.now(), limit=MAX_EVENTS_OFFERED
+# ---------------------------------------------------------------------------------------------
+# Describing an audience
+
+
+def _value_label(context: AsaContext, kind: str, value: Any) -> str:
+    """One chosen value in words: a zone's or district's name, a role, a participant type."""
+    geography = context.runtime.geography
+    if kind == AudienceKind.ZONES and isinstance(value, int):
+        zone = geography.zone(value)
+        return zone.name(context.lang) if zone is not None else str(value)
+    if kind == AudienceKind.DISTRICTS:
+        district = geography.district(str(value))
+        return district.name(context.lang) if district is not None else str(value)
+    found = {o.value: o for o in broadcasting.term_options(kind)}.get(str(value))
+    return context.t(found.term) if found is not None and found.term else str(value)
+
+
+def describe(context: AsaContext, spec: dict[str, Any], event_title: str | None) -> str:
+    """The audience in words: "โซน: โซน 3", "ผู้ลงทะเบียน <event>", "... (เฉพาะโซน 3)"."""
+    kind = str(spec.get("kind", ""))
+    if kind in EVENT_KINDS:
+        shown = event_title or f"#{spec.get('event_id')}"
+    else:
+        shown = ", ".join(_value_label(context, kind, v) for v in spec.get("values", []))
+    text = context.t(f"broadcast.audience.{kind}", values=shown)
+    zones = spec.get("zones")
+    if zones:
+        names = ", ".join(_value_label(context, AudienceKind.ZONES, z) for z in zones)
+        text = context.t("broadcast.audience.in_zones", audience=text, zones=names)
+    return text
+
+
+def _option_label(context: AsaContext, option: Option) -> str:
+    """How an option reads on its button."""
+    if option.term is not None:
+        return context.t(option.term)
+    label = option.name[:LABEL_CHARS]
+    if option.starts_at is not None:
+        short = format_datetime(
+            option.starts_at, lang=context.lang, tz=context.settings.tz, style="short"
         )
-    return [
-        (
-            e.id,
-            f"{e.title[:40]} · " + format_datetime(e.starts_at, lang=t.lang, tz=tz, style="short"),
-        )
-        for e in events
-    ]
+        label = f"{label} · {short}"
+    return label
 
 
-def _spec(draft: dict[str, Any]) -> dict[str, Any]:
-    """The audience spec of the draft."""
-    kind = draft["kind"]
-    if kind in (AudienceKind.EVENT, AudienceKind.EVENT_ABSENT):
-        return {"kind": kind, "event_id": draft.get("event_id")}
-    if kind == AudienceKind.EVERYONE:
-        return {"kind": kind}
-    return {"kind": kind, "values": list(draft.get("values", []))}
+# ---------------------------------------------------------------------------------------------
+# /broadcast
 
 
-def describe(spec: dict[str, Any], t: Translator, labels: dict[str, str] | None = None) -> str:
-    """The audience in words: "Zone 3, Zone 4", "Registrants of ..."."""
-    kind = spec.get("kind", "")
-    shown = ", ".join((labels or {}).get(str(v), str(v)) for v in spec.get("values", []))
-    if kind in (AudienceKind.EVENT, AudienceKind.EVENT_ABSENT):
-        shown = (labels or {}).get(str(spec.get("event_id")), f"#{spec.get('event_id')}")
-    return t(f"broadcast.audience.{kind}", values=shown)
+@dataclass
+class BroadcastDraft:
+    """What the author has chosen so far (nothing is written elsewhere before confirming)."""
+
+    kind: str = ""
+    values: list[str] = field(default_factory=list)
+    event_id: int | None = None
+    text: str = ""
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    send_at: datetime | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The audience chosen, as a spec."""
+        return broadcasting.spec_of(self.kind, self.values, self.event_id)
 
 
-async def _labels(context: AsaContext, spec: dict[str, Any]) -> dict[str, str]:
-    """Names for the values in a spec (zones, districts, roles, types, an event)."""
-    t, geo = context.t, geography(context.runtime)
-    labels: dict[str, str] = {}
-    for zone in geo.zones:
-        labels[str(zone.number)] = zone.name(t.lang)
-    for role in VolunteerRole:
-        labels[role.value] = t(f"broadcast.role.{role.value}")
-    for ptype in ParticipantType:
-        labels[ptype.value] = t(f"broadcast.type.{ptype.value}")
-    async with context.sessions() as session:
-        labels.update(await audiences.labels(session=session, spec=spec, lang=t.lang))
-    return labels
+BROADCAST = Flow(
+    "broadcast",
+    BroadcastDraft,
+    title_key="flow.broadcast",
+    # /broadcast again starts over, quietly.
+    commands=frozenset({"broadcast"}),
+)
 
 
-# -- /broadcast ------------------------------------------------------------------------------
-
-
-async def broadcast_command(update: Update, context: AsaContext) -> str | int:
-    """Start a broadcast: who may, and to whom."""
-    access = await _access(update, context)
-    if not access.can(Capability.BROADCAST):
-        await message_of(update).reply_text(context.t("error.not_allowed"))
-        return ConversationHandler.END
-    limit = access.zone_limit()
-    if limit is not None and not limit:
-        await message_of(update).reply_text(context.t("broadcast.no_zones"))
-        return ConversationHandler.END
-    _forget(context)
-    kinds = _kinds_for(access)
-    keyboard = [
-        [_button(context.t(f"broadcast.kind.{k.value}"), f"{PREFIX}k:{k.value}")] for k in kinds
-    ]
-    keyboard.append([_button(context.t("broadcast.button.cancel"), f"{PREFIX}no")])
-    await _show(update, context, context.t("broadcast.choose_kind"), keyboard)
-    return CHOOSING_KIND
-
-
-async def kind_chosen(update: Update, context: AsaContext) -> str | int:
-    """An audience kind: everyone goes straight to the text; the others ask for values."""
-    if not await _is_live(update, context):
-        return CHOOSING_KIND
-    _, data = query_of(update)
-    access = await _access(update, context)
+async def broadcast_command(update: Update, context: AsaContext) -> None:
+    """Start a broadcast: to whom?"""
     try:
-        kind = AudienceKind(data.removeprefix(f"{PREFIX}k:"))
-    except ValueError:
-        kind = None
-    if kind is None or kind not in _kinds_for(access):
-        await query_of(update)[0].answer(context.t("error.stale_button"))
-        return CHOOSING_KIND
+        kinds = broadcasting.kinds(context.actor)
+    except DomainError as error:
+        await message_of(update).reply_text(_error(context, error))
+        return
+    run = BROADCAST.start(BroadcastDraft(), "kind")
+    await _ask_kind(context, run, kinds)
+
+
+def _cancel_row(context: AsaContext) -> list[tuple[str, str]]:
+    """The way out, under every question of the flow."""
+    return [(context.t("broadcast.button.cancel"), "no")]
+
+
+async def _ask_kind(
+    context: AsaContext, run: Run[BroadcastDraft], kinds: list[AudienceKind]
+) -> None:
+    """The kinds of audience this person may choose."""
+    rows: Rows = [[(context.t(f"broadcast.kind.{k.value}"), f"k:{k.value}")] for k in kinds]
+    await run.ask(
+        context,
+        context.t("broadcast.choose_kind"),
+        step="kind",
+        buttons=[*rows, _cancel_row(context)],
+    )
+
+
+async def _cancelled(update: Update, context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The author pressed Cancel: nothing was saved."""
     await _retire(update)
-    draft = _draft(context)
-    draft.update(kind=kind.value, values=[])
+    await run.end(context)
+    await _say(context, context.t("broadcast.cancelled"))
+
+
+Step = Callable[[Update, AsaContext, Run[BroadcastDraft], str], Awaitable[None]]
+
+
+def _buttons_of(step: str) -> Callable[[Step], Step]:
+    """Declare the buttons of a step; Cancel ("no"), under every question, is answered here."""
+
+    def register(handler: Step) -> Step:
+        async def pressed(
+            update: Update, context: AsaContext, run: Run[BroadcastDraft], payload: str
+        ) -> None:
+            if payload == "no":
+                await _cancelled(update, context, run)
+                return
+            await handler(update, context, run, payload)
+
+        pressed.__doc__ = handler.__doc__
+        BROADCAST.on_button(step)(pressed)
+        return handler
+
+    return register
+
+
+@_buttons_of("kind")
+async def kind_chosen(
+    update: Update, context: AsaContext, run: Run[BroadcastDraft], payload: str
+) -> None:
+    """Everyone goes straight to the text; the other kinds ask for their values."""
+    query, _ = query_of(update)
+    try:
+        kinds = broadcasting.kinds(context.actor)
+    except DomainError as error:
+        await query.answer(_error(context, error)[:200], show_alert=True)
+        return
+    kind = next((k for k in kinds if payload == f"k:{k.value}"), None)
+    if kind is None:
+        await query.answer(context.t("error.stale_button"))
+        return
+    await _retire(update)
+    run.draft = BroadcastDraft(kind=kind.value)
     if kind is AudienceKind.EVERYONE:
-        return await _ask_text(update, context)
-    options = await _options(context, kind, access)
+        await _ask_text(context, run)
+        return
+    options = await _options(context, kind)
     if not options:
-        await message_of(update).reply_text(context.t(f"broadcast.none.{kind.value}"))
-        return await broadcast_command(update, context)
-    draft["options"] = [value for value, _ in options]
-    draft["labels"] = [label for _, label in options]
-    await _show_values(update, context, edit=False)
-    return CHOOSING_VALUES
+        await _say(context, context.t(f"broadcast.none.{kind.value}"))
+        await _ask_kind(context, run, kinds)
+        return
+    await _ask_values(context, run, options)
 
 
-async def _show_values(update: Update, context: AsaContext, *, edit: bool) -> None:
-    """The value buttons (ticked when chosen) and, for lists, a Done button."""
-    draft = _draft(context)
-    single = draft["kind"] in (AudienceKind.EVENT, AudienceKind.EVENT_ABSENT)
-    chosen = set(draft.get("values", []))
+async def _options(context: AsaContext, kind: AudienceKind) -> list[Option]:
+    """The values this person can pick for the kind."""
+    return await broadcasting.options(
+        context.db,
+        actor=context.actor,
+        kind=kind,
+        geography=context.runtime.geography,
+        lang=context.lang,
+        now=context.clock.now(),
+    )
+
+
+def _value_rows(context: AsaContext, run: Run[BroadcastDraft], options: list[Option]) -> Rows:
+    """The value buttons (ticked when chosen) and, for lists, Done; then Cancel."""
+    single = run.draft.kind in EVENT_KINDS
+    chosen = set(run.draft.values)
     buttons = [
-        _button(f"{TICK if value in chosen else ''}{label}", f"{PREFIX}v:{index}")
-        for index, (value, label) in enumerate(zip(draft["options"], draft["labels"], strict=True))
+        (f"{TICK if o.value in chosen else ''}{_option_label(context, o)}", f"v:{o.value}")
+        for o in options
     ]
     width = 1 if single else 2
-    keyboard = [buttons[i : i + width] for i in range(0, len(buttons), width)]
+    rows: list[list[tuple[str, str]]] = [
+        buttons[i : i + width] for i in range(0, len(buttons), width)
+    ]
     if not single:
-        keyboard.append([_button(context.t("broadcast.button.done"), f"{PREFIX}done")])
-    keyboard.append([_button(context.t("broadcast.button.cancel"), f"{PREFIX}no")])
-    text = context.t(f"broadcast.choose.{draft['kind']}")
-    if edit:
-        query, _ = query_of(update)
-        await query.answer()
-        await query.edit_message_reply_markup(reply_markup=InlineKeyboardMarkup(keyboard))
-        return
-    await _show(update, context, text, keyboard)
+        rows.append([(context.t("broadcast.button.done"), "done")])
+    rows.append(_cancel_row(context))
+    return rows
 
 
-async def value_pressed(update: Update, context: AsaContext) -> str | int:
-    """Toggle a zone, district, role or type; an event is chosen at once."""
-    if not await _is_live(update, context):
-        return CHOOSING_VALUES
-    _, data = query_of(update)
-    draft = _draft(context)
-    index_text = data.removeprefix(f"{PREFIX}v:")
-    options = draft.get("options", [])
-    if not index_text.isdigit() or int(index_text) >= len(options):
-        await query_of(update)[0].answer(context.t("error.stale_button"))
-        return CHOOSING_VALUES
-    value = options[int(index_text)]
-    if draft["kind"] in (AudienceKind.EVENT, AudienceKind.EVENT_ABSENT):
-        draft["event_id"] = value
+async def _ask_values(context: AsaContext, run: Run[BroadcastDraft], options: list[Option]) -> None:
+    """Which zones, districts, roles, types, or which event."""
+    await run.ask(
+        context,
+        context.t(f"broadcast.choose.{run.draft.kind}"),
+        step="values",
+        buttons=_value_rows(context, run, options),
+    )
+
+
+@_buttons_of("values")
+async def value_pressed(
+    update: Update, context: AsaContext, run: Run[BroadcastDraft], payload: str
+) -> None:
+    """Toggle a zone, district, role or type; an event is chosen at once; Done; Cancel."""
+    query, _ = query_of(update)
+    if payload == "done":
+        if not run.draft.values:
+            await query.answer(context.t("broadcast.choose_one"), show_alert=True)
+            return
         await _retire(update)
-        return await _ask_text(update, context)
-    values: list[Any] = draft.setdefault("values", [])
+        await _ask_text(context, run)
+        return
+    options = await _options(context, AudienceKind(run.draft.kind))
+    value = payload.removeprefix("v:")
+    if not payload.startswith("v:") or value not in {o.value for o in options}:
+        await query.answer(context.t("error.stale_button"))
+        return
+    if run.draft.kind in EVENT_KINDS:
+        run.draft.event_id = int(value)
+        await _retire(update)
+        await _ask_text(context, run)
+        return
+    values = run.draft.values
     if value in values:
         values.remove(value)
     else:
         values.append(value)
-    await _show_values(update, context, edit=True)
-    return CHOOSING_VALUES
+    await query.answer()
+    await edit_markup(query, run.keyboard(_value_rows(context, run, options)))
 
 
-async def values_done(update: Update, context: AsaContext) -> str | int:
-    """The choice of zones, districts, roles or types is complete."""
-    if not await _is_live(update, context):
-        return CHOOSING_VALUES
-    if not _draft(context).get("values"):
-        await query_of(update)[0].answer(context.t("broadcast.choose_one"), show_alert=True)
-        return CHOOSING_VALUES
-    await _retire(update)
-    return await _ask_text(update, context)
-
-
-async def _ask_text(update: Update, context: AsaContext) -> str | int:
-    """Check the audience against the rules, then ask for the message."""
-    draft = _draft(context)
-    access = await _access(update, context)
+async def _audience(context: AsaContext, run: Run[BroadcastDraft]) -> Audience | None:
+    """The chosen audience, checked against the rules and counted now; None (the flow over,
+    and the person told why) if they may not address it."""
     try:
-        async with context.sessions() as session:
-            draft["count"] = await announcements.preview_count(
-                session=session, access=access, audience=_spec(draft)
-            )
+        found = await broadcasting.audience(context.db, actor=context.actor, spec=run.draft.spec())
     except DomainError as error:
-        await message_of(update).reply_text(context.t(error.key, **error.values))
-        _forget(context)
-        return ConversationHandler.END
-    draft.pop("message_id", None)
-    await message_of(update).reply_text(
-        context.t("broadcast.write", limit=announcements.MAX_TEXT_CHARS)
-    )
-    return WRITING
+        await run.end(context)
+        await _say(context, _error(context, error))
+        return None
+    run.draft.count = found.count
+    return found
 
 
-async def text_written(update: Update, context: AsaContext) -> str:
-    """The message: kept with its formatting, then shown exactly as recipients will see it."""
-    message = message_of(update)
-    text = message.text or ""
+async def _ask_text(context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """Check the audience against the rules (and count it), then ask for the message."""
+    if await _audience(context, run) is None:
+        return
+    await run.ask(context, context.t("broadcast.write", limit=MAX_TEXT_CHARS), step="text")
+
+
+@BROADCAST.on_text("text")
+async def text_written(update: Update, context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The message, kept with its formatting; then shown as recipients will see it."""
+    text, entities = formatted_text_of(update)
     try:
-        announcements.check_text(text)
+        broadcasting.check_text(text)
     except DomainError as error:
-        await message.reply_text(context.t(error.key, **error.values))
-        return WRITING
-    draft = _draft(context)
-    draft["text"] = text
-    draft["entities"] = [entity.to_dict() for entity in message.entities]
-    return await _preview(update, context)
+        await message_of(update).reply_text(_error(context, error))
+        return
+    run.draft.text, run.draft.entities = text, entities
+    await _preview(context, run)
 
 
-async def _preview(update: Update, context: AsaContext) -> str:
-    """The message as recipients will see it, then who gets it and what to do."""
-    draft = _draft(context)
-    message = message_of(update)
-    await message.reply_text(
-        draft["text"],
-        entities=[MessageEntity.de_json(e, context.bot) for e in draft.get("entities", [])],
+async def _preview(context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The message as recipients will see it, then who gets it (counted now) and what next."""
+    found = await _audience(context, run)
+    if found is None:
+        return
+    await _say(
+        context,
+        run.draft.text,
+        entities=[MessageEntity.de_json(e, context.bot) for e in run.draft.entities],
     )
-    spec = _spec(draft)
     summary = context.t(
         "broadcast.preview",
-        audience=describe(spec, context.t, await _labels(context, spec)),
-        count=draft.get("count", 0),
+        audience=describe(context, found.spec, found.event_title),
+        count=found.count,
     )
-    keyboard = [
-        [
-            _button(context.t("broadcast.button.now"), f"{PREFIX}now"),
-            _button(context.t("broadcast.button.later"), f"{PREFIX}later"),
+    t = context.t
+    await run.ask(
+        context,
+        summary,
+        step="preview",
+        buttons=[
+            [(t("broadcast.button.now"), "now"), (t("broadcast.button.later"), "later")],
+            [(t("broadcast.button.edit"), "edit"), (t("broadcast.button.cancel"), "no")],
         ],
-        [
-            _button(context.t("broadcast.button.edit"), f"{PREFIX}edit"),
-            _button(context.t("broadcast.button.cancel"), f"{PREFIX}no"),
-        ],
-    ]
-    await _show(update, context, summary, keyboard)
-    return PREVIEWING
-
-
-async def send_now_chosen(update: Update, context: AsaContext) -> str:
-    """Send now: ask for the final confirmation."""
-    if not await _is_live(update, context):
-        return PREVIEWING
-    await _retire(update)
-    draft = _draft(context)
-    draft.pop("send_at", None)
-    return await _ask_confirm(update, context)
-
-
-async def later_chosen(update: Update, context: AsaContext) -> str:
-    """Send later: ask for the time."""
-    if not await _is_live(update, context):
-        return PREVIEWING
-    await _retire(update)
-    _draft(context).pop("message_id", None)
-    await message_of(update).reply_text(context.t("broadcast.ask_time"))
-    return TIMING
-
-
-async def edit_chosen(update: Update, context: AsaContext) -> str:
-    """Write the text again."""
-    if not await _is_live(update, context):
-        return PREVIEWING
-    await _retire(update)
-    _draft(context).pop("message_id", None)
-    await message_of(update).reply_text(
-        context.t("broadcast.write", limit=announcements.MAX_TEXT_CHARS)
     )
-    return WRITING
 
 
-def _parse_future(context: AsaContext, text: str) -> tuple[datetime | None, str | None]:
-    """A future moment from what was typed, or the key of the reason it is not one."""
+@_buttons_of("preview")
+async def preview_answered(
+    update: Update, context: AsaContext, run: Run[BroadcastDraft], payload: str
+) -> None:
+    """Send now (then confirm), later (ask the time), write again, or cancel."""
+    query, _ = query_of(update)
+    if payload not in ("now", "later", "edit"):
+        await query.answer(context.t("error.stale_button"))
+        return
+    await _retire(update)
+    if payload == "now":
+        run.draft.send_at = None
+        await _ask_confirm(context, run)
+    elif payload == "later":
+        await run.ask(context, context.t("broadcast.ask_time"), step="time")
+    else:
+        await run.ask(context, context.t("broadcast.write", limit=MAX_TEXT_CHARS), step="text")
+
+
+def _future_time(context: AsaContext, text: str) -> datetime | str:
+    """The moment typed, if it is one in the future; else the key saying why not."""
     try:
         moment = parse_datetime(text, tz=context.settings.tz)
     except DateParseError as error:
-        return None, f"broadcast.time.{error.reason}"
-    if moment <= context.clock.now():
-        return None, "broadcast.error.in_past"
-    return moment, None
-
-
-async def time_typed(update: Update, context: AsaContext) -> str:
-    """The time to send at: checked, then confirmed."""
-    moment, problem = _parse_future(context, message_of(update).text or "")
-    if problem is not None or moment is None:
-        await message_of(update).reply_text(context.t(problem or "broadcast.time.unrecognised"))
-        return TIMING
-    _draft(context)["send_at"] = moment.isoformat()
-    return await _ask_confirm(update, context)
-
-
-async def _ask_confirm(update: Update, context: AsaContext) -> str:
-    """The last question: send (or schedule) this to these people?"""
-    draft = _draft(context)
-    send_at = draft.get("send_at")
-    if send_at:
-        when = format_datetime(
-            datetime.fromisoformat(send_at), lang=context.lang, tz=context.settings.tz
-        )
-        text = context.t("broadcast.confirm_later", when=when, count=draft.get("count", 0))
-    else:
-        text = context.t("broadcast.confirm_now", count=draft.get("count", 0))
-    keyboard = [
-        [
-            _button(context.t("broadcast.button.confirm"), f"{PREFIX}yes"),
-            _button(context.t("broadcast.button.cancel"), f"{PREFIX}no"),
-        ]
-    ]
-    await _show(update, context, text, keyboard)
-    return CONFIRMING
-
-
-async def confirmed(update: Update, context: AsaContext) -> str | int:
-    """Create the announcement (the service re-checks everything) and hand it to the outbox."""
-    if not await _is_live(update, context):
-        return CONFIRMING
-    await _retire(update)
-    draft = _draft(context)
-    send_at = datetime.fromisoformat(draft["send_at"]) if draft.get("send_at") else None
-    access = await _access(update, context)
+        return f"broadcast.time.{error.reason}"
     try:
-        async with context.sessions() as session:
-            created = await announcements.create(
-                session=session,
-                access=access,
-                audience=_spec(draft),
-                text=draft.get("text", ""),
-                entities=draft.get("entities") or None,
-                send_at=send_at,
-                now=context.clock.now(),
-            )
+        broadcasting.check_send_at(moment, now=context.clock.now())
     except DomainError as error:
-        await message_of(update).reply_text(context.t(error.key, **error.values))
-        if isinstance(error, announcements.NotInFuture):
-            await message_of(update).reply_text(context.t("broadcast.ask_time"))
-            return TIMING
-        _forget(context)
-        return ConversationHandler.END
-    _forget(context)
-    app = cast(AsaApplication, context.application)
-    scheduler.announcement_changed(app, created.id or 0, send_at)
-    if send_at is None:
-        text = context.t("broadcast.sending", id=created.id, count=draft.get("count", 0))
+        return error.key
+    return moment
+
+
+@BROADCAST.on_text("time")
+async def time_typed(update: Update, context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The time to send at: checked, then confirmed."""
+    moment = _future_time(context, text_of(update))
+    if isinstance(moment, str):
+        await message_of(update).reply_text(context.t(moment))
+        return
+    run.draft.send_at = moment
+    await _ask_confirm(context, run)
+
+
+async def _ask_confirm(context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The last question: send (or schedule) this to these people?"""
+    draft = run.draft
+    if draft.send_at is not None:
+        text = context.t(
+            "broadcast.confirm_later", when=_when(context, draft.send_at), count=draft.count
+        )
     else:
-        when = format_datetime(send_at, lang=context.lang, tz=context.settings.tz)
-        text = context.t("broadcast.scheduled", id=created.id, when=when)
-    await message_of(update).reply_text(text)
-    return ConversationHandler.END
+        text = context.t("broadcast.confirm_now", count=draft.count)
+    await run.ask(
+        context,
+        text,
+        step="confirm",
+        buttons=[[(context.t("broadcast.button.confirm"), "yes"), _cancel_row(context)[0]]],
+    )
 
 
-async def cancelled(update: Update, context: AsaContext) -> str | int:
-    """Leave the flow; nothing was saved."""
-    if update.callback_query is not None:
-        if not await _is_live(update, context):
-            return ConversationHandler.END
-        await _retire(update)
-    _forget(context)
-    await message_of(update).reply_text(context.t("broadcast.cancelled"))
-    return ConversationHandler.END
+@_buttons_of("confirm")
+async def confirmed(
+    update: Update, context: AsaContext, run: Run[BroadcastDraft], payload: str
+) -> None:
+    """Create the announcement (everything is checked again) and hand it to the outbox."""
+    query, _ = query_of(update)
+    if payload != "yes":
+        await query.answer(context.t("error.stale_button"))
+        return
+    await _retire(update)
+    draft = run.draft
+    try:
+        created = await broadcasting.confirm(
+            context.db,
+            actor=context.actor,
+            spec=draft.spec(),
+            text=draft.text,
+            entities=draft.entities,
+            send_at=draft.send_at,
+            now=context.clock.now(),
+        )
+    except NotInFuture as error:
+        await _say(context, _error(context, error))
+        await run.ask(context, context.t("broadcast.ask_time"), step="time")
+        return
+    except DomainError as error:
+        await run.end(context)
+        await _say(context, _error(context, error))
+        return
+    await run.end(context)
+    scheduler.announcement_changed(context.app, created.id, created.send_at)
+    if created.send_at is None:
+        text = context.t("broadcast.sending", id=created.id, count=created.count)
+    else:
+        text = context.t("broadcast.scheduled", id=created.id, when=_when(context, created.send_at))
+    await _say(context, text)
 
 
-def _hint(key: str) -> Any:
-    """A handler that answers with a hint and stays in the step."""
-
-    async def hint(update: Update, context: AsaContext) -> None:
-        if update.callback_query is not None:
-            await update.callback_query.answer(context.t("error.stale_button"))
+@BROADCAST.reasker
+async def ask_again(update: Update, context: AsaContext, run: Run[BroadcastDraft]) -> None:
+    """The current step's question, again (after a hint, /help or /lang)."""
+    step = run.step
+    if step == "values":
+        options = await _options(context, AudienceKind(run.draft.kind))
+        if options:
+            await _ask_values(context, run, options)
             return
-        await message_of(update).reply_text(context.t(key))
+        step = "kind"
+    if step == "kind":
+        try:
+            kinds = broadcasting.kinds(context.actor)
+        except DomainError as error:
+            await run.end(context)
+            await _say(context, _error(context, error))
+            return
+        await _ask_kind(context, run, kinds)
+    elif step == "text":
+        await run.ask(context, context.t("broadcast.write", limit=MAX_TEXT_CHARS))
+    elif step == "preview":
+        await _preview(context, run)
+    elif step == "time":
+        await run.ask(context, context.t("broadcast.ask_time"))
+    else:
+        await _ask_confirm(context, run)
 
-    return hint
 
-
-# -- /announcements --------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# /announcements
 
 
 async def announcements_command(update: Update, context: AsaContext) -> None:
     """Scheduled and recent broadcasts with their progress; scheduled ones can be changed."""
-    access = await _access(update, context)
-    if not access.can(Capability.BROADCAST):
-        await message_of(update).reply_text(context.t("error.not_allowed"))
-        return
-    async with context.sessions() as session:
-        summaries = await announcements.listing(session=session, access=access)
+    summaries = await broadcasting.listing(context.db, actor=context.actor)
+    message = message_of(update)
     if not summaries:
-        await message_of(update).reply_text(context.t("announcements.none"))
+        await message.reply_text(context.t("announcements.none"))
         return
-    await message_of(update).reply_text(context.t("announcements.title"))
+    await message.reply_text(context.t("announcements.title"))
     for summary in summaries:
-        await _send_summary(update, context, summary)
-
-
-async def _send_summary(
-    update: Update, context: AsaContext, summary: announcements.Summary
-) -> None:
-    """One announcement's line, with Cancel / Reschedule while it is scheduled."""
-    text = await _summary_text(context, summary)
-    markup = None
-    if summary.status == "scheduled":
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    _button(
-                        context.t("announcements.button.cancel"), f"{ANN_PREFIX}c:{summary.id}"
-                    ),
-                    _button(
-                        context.t("announcements.button.reschedule"), f"{ANN_PREFIX}r:{summary.id}"
-                    ),
-                ]
-            ]
+        await message.reply_text(
+            _summary_text(context, summary), reply_markup=_summary_markup(context, summary)
         )
-    await message_of(update).reply_text(text, reply_markup=markup)
 
 
-async def _summary_text(context: AsaContext, summary: announcements.Summary) -> str:
+def _summary_markup(context: AsaContext, summary: Summary) -> InlineKeyboardMarkup | None:
+    """Cancel / Reschedule, while it is scheduled."""
+    if summary.status != "scheduled":
+        return None
+    t = context.t
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t("announcements.button.cancel"), callback_data=f"{ANN_PREFIX}c:{summary.id}"
+                ),
+                InlineKeyboardButton(
+                    t("announcements.button.reschedule"),
+                    callback_data=f"{ANN_PREFIX}r:{summary.id}",
+                ),
+            ]
+        ]
+    )
+
+
+def _summary_text(context: AsaContext, summary: Summary) -> str:
     """The words of one /announcements line."""
     p = summary.progress
     return context.t(
@@ -557,7 +541,7 @@ async def _summary_text(context: AsaContext, summary: announcements.Summary) -> 
         when=format_datetime(
             summary.send_at, lang=context.lang, tz=context.settings.tz, style="short"
         ),
-        audience=describe(summary.audience, context.t, await _labels(context, summary.audience)),
+        audience=describe(context, summary.audience, summary.event_title),
         preview=summary.preview,
         sent=p.sent,
         total=p.total,
@@ -567,235 +551,197 @@ async def _summary_text(context: AsaContext, summary: announcements.Summary) -> 
 
 
 async def cancel_pressed(update: Update, context: AsaContext) -> None:
-    """Cancel a scheduled announcement (the service checks who and whether it started)."""
+    """Cancel a scheduled announcement (the use case checks who, and whether it started)."""
     query, data = query_of(update)
     announcement_id = trailing_id(data)
     if announcement_id is None:
         await query.answer(context.t("error.stale_button"))
         return
-    access = await _access(update, context)
     try:
-        async with context.sessions() as session:
-            await announcements.cancel(
-                session=session,
-                access=access,
-                announcement_id=announcement_id,
-                now=context.clock.now(),
-            )
+        await broadcasting.cancel(
+            context.db,
+            actor=context.actor,
+            announcement_id=announcement_id,
+            now=context.clock.now(),
+        )
     except DomainError as error:
         await reply_domain_error(update, context, error)
         return
-    app = cast(AsaApplication, context.application)
-    scheduler.announcement_changed(app, announcement_id, None)
+    scheduler.announcement_changed(context.app, announcement_id, None)
     await query.answer()
     await query.edit_message_text(context.t("announcements.cancelled", id=announcement_id))
 
 
-async def reschedule_pressed(update: Update, context: AsaContext) -> str | int:
-    """Ask for the new time of a scheduled announcement."""
+@dataclass
+class RescheduleDraft:
+    """Which announcement gets a new time."""
+
+    announcement_id: int = 0
+
+
+RESCHEDULE = Flow("reschedule", RescheduleDraft, title_key="flow.reschedule", prompt=True)
+
+
+async def reschedule_pressed(update: Update, context: AsaContext) -> None:
+    """Ask for the new time, if the answer could be used (the author or an organiser, and
+    only while it has not started)."""
     query, data = query_of(update)
     announcement_id = trailing_id(data)
-    access = await _access(update, context)
-    if announcement_id is None or not access.can(Capability.BROADCAST):
+    if announcement_id is None:
         await query.answer(context.t("error.stale_button"))
-        return ConversationHandler.END
+        return
     try:
-        async with context.sessions() as session:
-            # Ask for a time only if the answer could be used: the author (or an organiser),
-            # and only while it has not started.
-            await announcements.check_editable(
-                session=session, access=access, announcement_id=announcement_id
-            )
+        await broadcasting.check_editable(
+            context.db, actor=context.actor, announcement_id=announcement_id
+        )
     except DomainError as error:
         await reply_domain_error(update, context, error)
-        return ConversationHandler.END
-    if context.user_data is not None:
-        context.user_data[RESCHEDULE_KEY] = announcement_id
+        return
     await query.answer()
-    await message_of(update).reply_text(context.t("announcements.ask_time", id=announcement_id))
-    return RESCHEDULING
+    open_flow = context.actor.flow
+    if open_flow is not None:
+        # One question at a time: whatever else was waiting gives way (a prompt quietly).
+        flow = FLOWS.get(open_flow.name)
+        await leave_flow(context, key=None if flow is None or flow.prompt else "flow.left")
+    run = RESCHEDULE.start(RescheduleDraft(announcement_id), "time")
+    await _ask_new_time(context, run)
 
 
-async def reschedule_typed(update: Update, context: AsaContext) -> str | int:
-    """The new time: the service moves it if it has not started."""
-    moment, problem = _parse_future(context, message_of(update).text or "")
-    if problem is not None or moment is None:
-        await message_of(update).reply_text(context.t(problem or "broadcast.time.unrecognised"))
-        return RESCHEDULING
-    announcement_id = (context.user_data or {}).get(RESCHEDULE_KEY)
-    if not isinstance(announcement_id, int):
-        return ConversationHandler.END
-    access = await _access(update, context)
-    try:
-        async with context.sessions() as session:
-            await announcements.reschedule(
-                session=session,
-                access=access,
-                announcement_id=announcement_id,
-                send_at=moment,
-                now=context.clock.now(),
-            )
-    except DomainError as error:
-        await message_of(update).reply_text(context.t(error.key, **error.values))
-        _forget(context)
-        return ConversationHandler.END
-    _forget(context)
-    app = cast(AsaApplication, context.application)
-    scheduler.announcement_changed(app, announcement_id, moment)
-    when = format_datetime(moment, lang=context.lang, tz=context.settings.tz)
-    await message_of(update).reply_text(
-        context.t("announcements.rescheduled", id=announcement_id, when=when)
+async def _ask_new_time(context: AsaContext, run: Run[RescheduleDraft]) -> None:
+    """When should it go instead?"""
+    await run.ask(
+        context, context.t("announcements.ask_time", id=run.draft.announcement_id), step="time"
     )
-    return ConversationHandler.END
 
 
-async def reschedule_cancelled(update: Update, context: AsaContext) -> int:
-    """Leave the reschedule question; nothing changed."""
-    _forget(context)
-    await message_of(update).reply_text(context.t("broadcast.cancelled"))
-    return ConversationHandler.END
+@RESCHEDULE.on_text("time")
+async def reschedule_typed(update: Update, context: AsaContext, run: Run[RescheduleDraft]) -> None:
+    """The new time: the announcement moves if it has not started."""
+    moment = _future_time(context, text_of(update))
+    if isinstance(moment, str):
+        await message_of(update).reply_text(context.t(moment))
+        return
+    announcement_id = run.draft.announcement_id
+    try:
+        await broadcasting.reschedule(
+            context.db,
+            actor=context.actor,
+            announcement_id=announcement_id,
+            send_at=moment,
+            now=context.clock.now(),
+        )
+    except NotInFuture as error:
+        await message_of(update).reply_text(_error(context, error))
+        return
+    except DomainError as error:
+        await run.end(context)
+        await message_of(update).reply_text(_error(context, error))
+        return
+    await run.end(context)
+    scheduler.announcement_changed(context.app, announcement_id, moment)
+    await message_of(update).reply_text(
+        context.t("announcements.rescheduled", id=announcement_id, when=_when(context, moment))
+    )
 
 
-# -- RSVP buttons on reminders ---------------------------------------------------------------
+@RESCHEDULE.reasker
+async def ask_new_time_again(
+    update: Update, context: AsaContext, run: Run[RescheduleDraft]
+) -> None:
+    """The prompt's question, again."""
+    await _ask_new_time(context, run)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers on a reminder
+
+
+def _without_answer(context: AsaContext, text: str) -> str:
+    """A reminder's text without an answer an earlier press added to it."""
+    for key in ("reminder.answer.yes", "reminder.answer.kept"):
+        text = text.removesuffix(f"\n\n{context.t(key)}")
+    return text
+
+
+async def _show_answer(
+    query: CallbackQuery, context: AsaContext, answer: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Write the answer under the reminder, with the buttons that still apply."""
+    message = query.message
+    if not isinstance(message, Message) or not message.text:
+        return
+    try:
+        await query.edit_message_text(
+            f"{_without_answer(context, message.text)}\n\n{answer}",
+            entities=message.entities,
+            reply_markup=markup,
+        )
+    except TelegramError:
+        _log.debug("could not update the reminder", exc_info=True)
 
 
 async def rsvp_pressed(update: Update, context: AsaContext) -> None:
-    """ "I'll be there" / "I can't come" on a reminder: update the registration."""
+    """ "I'll be there" / "I can't come" (which asks first) on a reminder."""
     query, data = query_of(update)
-    parts = data.removeprefix(reminders.RSVP_PREFIX).split(":")
-    if len(parts) != 2 or parts[0] not in ("y", "n") or not parts[1].isdigit():
+    event_id = trailing_id(data)
+    action = data.removeprefix(RSVP_PREFIX)[:1]
+    if event_id is None:
         await query.answer(context.t("error.stale_button"))
         return
-    attending = parts[0] == "y"
+    actor, now = context.actor, context.clock.now()
+    result: RsvpResult
     try:
-        async with context.sessions() as session:
-            result = await reminders.rsvp(
-                session=session,
-                telegram_id=user_of(update).id,
-                event_id=int(parts[1]),
-                attending=attending,
-                now=context.clock.now(),
+        if action == "y":
+            result = await broadcasting.attend(context.db, actor=actor, event_id=event_id, now=now)
+        elif action == "x":
+            result = await broadcasting.withdraw(
+                context.db,
+                actor=actor,
+                notifier=context.runtime.notifier,
+                event_id=event_id,
+                now=now,
+            )
+        else:
+            result = await broadcasting.ask_withdrawal(
+                context.db, actor=actor, event_id=event_id, now=now
             )
     except DomainError as error:
         await reply_domain_error(update, context, error)
         return
-    # In the language the reminder itself was written in (the person's stored language).
-    answer = translator(result.language)(
-        "reminder.answer.yes" if attending else "reminder.answer.no"
-    )
+    lang = context.lang
+    if action == "n":
+        # One tap must not give the place away: ask first.
+        await query.answer(context.t("reminder.confirm_withdraw"), show_alert=True)
+        await edit_markup(query, confirm_keyboard(event_id, lang))
+        return
+    if action == "b":
+        answer = context.t("reminder.answer.kept")
+        await query.answer(answer)
+        await _show_answer(query, context, answer, rsvp_keyboard(event_id, lang))
+        return
+    answer = context.t("reminder.answer.yes" if result.attending else "reminder.answer.no")
     await query.answer(answer)
-    message = query.message
-    if isinstance(message, Message) and message.text:
-        try:
-            await query.edit_message_text(
-                f"{message.text}\n\n{answer}",
-                entities=message.entities,
-                reply_markup=message.reply_markup if attending else None,
-            )
-        except TelegramError:
-            _log.debug("could not update the reminder", exc_info=True)
-    for chat_id, lang in result.promoted_chat_ids:
-        await _tell_promoted(context, chat_id, lang, result.event_title)
+    await _show_answer(
+        query, context, answer, rsvp_keyboard(event_id, lang) if result.attending else None
+    )
 
 
-async def _tell_promoted(context: AsaContext, chat_id: int, lang: str, title: str) -> None:
-    """Someone on the waiting list got a place."""
-    try:
-        await context.bot.send_message(chat_id, translator(lang)("reminder.promoted", title=title))
-    except TelegramError:
-        _log.info("could not tell a promoted registrant")
+# ---------------------------------------------------------------------------------------------
+# Wiring
 
-
-# -- wiring ----------------------------------------------------------------------------------
-
-
-# Answered by this module's own handlers until it moves to the command registry.
-LEGACY_COMMANDS = frozenset({"broadcast", "announcements"})
+COMMANDS: dict[str, Callback] = {
+    "broadcast": broadcast_command,
+    "announcements": announcements_command,
+}
 
 
 def register(application: AsaApplication) -> None:
-    """The /broadcast and reschedule conversations, /announcements and the RSVP buttons."""
-    new = filters.UpdateType.MESSAGE
-    anything: MessageHandler[AsaContext, object] = MessageHandler(
-        new & ~filters.COMMAND, _hint("broadcast.hint.buttons")
-    )
-    stale: CallbackQueryHandler[AsaContext, object] = CallbackQueryHandler(
-        _hint("broadcast.hint.buttons"), pattern=f"^{PREFIX}"
-    )
-    cancel_button: CallbackQueryHandler[AsaContext, object] = CallbackQueryHandler(
-        cancelled, pattern=f"^{PREFIX}no$"
-    )
-    with warnings.catch_warnings():
-        # Tracked per person, not per message, on purpose: each press is checked against the
-        # draft's live message instead (see _is_live).
-        warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
-        conversation = ConversationHandler(
-            entry_points=[CommandHandler("broadcast", broadcast_command, filters=new)],
-            states={
-                CHOOSING_KIND: [
-                    CallbackQueryHandler(kind_chosen, pattern=f"^{PREFIX}k:"),
-                    cancel_button,
-                    anything,
-                ],
-                CHOOSING_VALUES: [
-                    CallbackQueryHandler(value_pressed, pattern=f"^{PREFIX}v:"),
-                    CallbackQueryHandler(values_done, pattern=f"^{PREFIX}done$"),
-                    cancel_button,
-                    anything,
-                ],
-                WRITING: [
-                    MessageHandler(new & filters.TEXT & ~filters.COMMAND, text_written),
-                    MessageHandler(new & ~filters.COMMAND, _hint("broadcast.hint.text")),
-                ],
-                PREVIEWING: [
-                    CallbackQueryHandler(send_now_chosen, pattern=f"^{PREFIX}now$"),
-                    CallbackQueryHandler(later_chosen, pattern=f"^{PREFIX}later$"),
-                    CallbackQueryHandler(edit_chosen, pattern=f"^{PREFIX}edit$"),
-                    cancel_button,
-                    anything,
-                ],
-                TIMING: [
-                    MessageHandler(new & filters.TEXT & ~filters.COMMAND, time_typed),
-                    MessageHandler(new & ~filters.COMMAND, _hint("broadcast.hint.time")),
-                ],
-                CONFIRMING: [
-                    CallbackQueryHandler(confirmed, pattern=f"^{PREFIX}yes$"),
-                    cancel_button,
-                    anything,
-                ],
-            },
-            fallbacks=[
-                CommandHandler("cancel", cancelled, filters=new),
-                stale,
-                MessageHandler(new & filters.COMMAND, _hint("broadcast.hint.command")),
-            ],
-            name="broadcast",
-            persistent=True,
-            allow_reentry=True,
-        )
-        rescheduling = ConversationHandler(
-            entry_points=[CallbackQueryHandler(reschedule_pressed, pattern=f"^{ANN_PREFIX}r:")],
-            states={
-                RESCHEDULING: [
-                    MessageHandler(new & filters.TEXT & ~filters.COMMAND, reschedule_typed),
-                    MessageHandler(new & ~filters.COMMAND, _hint("broadcast.hint.time")),
-                ]
-            },
-            fallbacks=[
-                CommandHandler("cancel", reschedule_cancelled, filters=new),
-                MessageHandler(new & filters.COMMAND, _hint("broadcast.hint.command")),
-            ],
-            name="announcements_reschedule",
-            persistent=True,
-            allow_reentry=True,
-        )
+    """The buttons of /announcements and of reminders."""
     application.add_handlers(
         [
-            conversation,
-            rescheduling,
-            CommandHandler("announcements", announcements_command, filters=new),
-            CallbackQueryHandler(cancel_pressed, pattern=f"^{ANN_PREFIX}c:"),
-            CallbackQueryHandler(rsvp_pressed, pattern=f"^{reminders.RSVP_PREFIX}"),
+            CallbackQueryHandler(cancel_pressed, pattern=rf"^{ANN_PREFIX}c:\d+$"),
+            CallbackQueryHandler(reschedule_pressed, pattern=rf"^{ANN_PREFIX}r:\d+$"),
+            CallbackQueryHandler(rsvp_pressed, pattern=rf"^{RSVP_PREFIX}[ynxb]:\d+$"),
         ],
         group=GROUP_MAIN,
     )

@@ -8,6 +8,7 @@ can hold, so bad input is answered as such instead of reaching the database raw.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from telegram import CallbackQuery, Message, Update, User
 
@@ -43,6 +44,35 @@ def text_of(update: Update) -> str:
     """The message's text, cleaned ("" for a message without text)."""
     message = update.effective_message
     return clean_text(message.text or "") if message is not None else ""
+
+
+def formatted_text_of(update: Update) -> tuple[str, list[dict[str, Any]]]:
+    """The message's text cleaned as `text_of` cleans it, and its formatting (bold, links...)
+    as entity dicts whose offsets still point at the same words."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return "", []
+    kept: list[str] = []
+    # Telegram counts offsets in UTF-16 code units: where each old offset lands now.
+    moved: dict[int, int] = {}
+    old = new = 0
+    for ch in message.text:
+        moved[old] = new
+        width = 2 if ord(ch) > 0xFFFF else 1
+        old += width
+        cleaned = clean_text(ch)
+        if cleaned:
+            kept.append(cleaned)
+            new += width
+    moved[old] = new
+    entities = []
+    for entity in message.entities:
+        start = moved.get(entity.offset)
+        end = moved.get(entity.offset + entity.length)
+        if start is None or end is None or end <= start:
+            continue
+        entities.append({**entity.to_dict(), "offset": start, "length": end - start})
+    return "".join(kept), entities
 
 
 def args_of(context: AsaContext) -> list[str]:

@@ -3,17 +3,21 @@
 The outbox rule: an announcement starts sending by becoming `sending` and getting all of its
 delivery rows in the same transaction, once, guarded by a conditional UPDATE on its status. The
 dispatcher (bot/delivery/dispatcher.py) then works through the deliveries; this module finishes
-announcements whose deliveries are all settled and hands out each author's report once.
+announcements whose deliveries are all settled and, in the same transaction, queues each
+author's report as a notice (so the report is as sure to arrive as the announcement itself).
+
+Nothing here commits: the caller's transaction (a use case, or the dispatcher's) does.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, insert, update
+from sqlalchemy import and_, exists, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,15 +25,32 @@ from bot.services import audiences, audit
 from bot.services.access import Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from storage.models import Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Person
+from bot.services.notify import Notice, Notifier, Value
+from storage.models import (
+    Announcement,
+    AnnouncementKind,
+    AnnouncementStatus,
+    Delivery,
+    DeliveryStatus,
+    Event,
+)
 
-# Telegram's limit for one message.
+# Telegram's limit for one message, in characters (MessageLimit.MAX_TEXT_LENGTH; services do
+# not import Telegram).
 MAX_TEXT_CHARS = 4096
 UNSETTLED = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
+# The report notice (rendered by bot/delivery/notifier.py) and the prefix of its reason counts.
+REPORT_TEMPLATE = "broadcast.report"
+REASON_PREFIX = "reason:"
+# Where a broadcast keeps the chat of whoever confirmed it (a config admin may have no record).
+AUTHOR_CHAT = "author_chat"
+# Characters that show nothing on their own, besides spaces and format characters (category
+# Cf: zero-width spaces and joiners, the BOM...): blank "letters" people paste to send emptiness.
+_BLANK_LOOKING = frozenset("\u2800\u3164\u115f\u1160\uffa0\u17b4\u17b5")
 
 
 class EmptyText(DomainError):
-    """An announcement needs some text."""
+    """An announcement needs some text a person can see."""
 
     key = "broadcast.error.empty"
 
@@ -73,6 +94,7 @@ class Summary:
     audience: dict[str, Any]
     preview: str
     progress: Progress
+    event_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,52 +102,100 @@ class Report:
     """What the author hears when an announcement has finished."""
 
     announcement_id: int
-    chat_id: int
-    language: str
     delivered: int
     blocked: int
     failed: int
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # Delivered again after the bot stopped mid-send: the first copy may have arrived too.
+    twice: int = 0
+
+    def notice(self) -> Notice:
+        """The report as a notice, rendered in the author's language when it is sent."""
+        values: dict[str, Value] = {
+            "id": self.announcement_id,
+            "delivered": self.delivered,
+            "blocked": self.blocked,
+            "failed": self.failed,
+            "twice": self.twice,
+            "seconds": self.seconds,
+        }
+        values.update({f"{REASON_PREFIX}{r}": n for r, n in sorted(self.reasons.items())})
+        return Notice(REPORT_TEMPLATE, values)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Who an audience reaches now, as this person may send it."""
+
+    audience: dict[str, Any]
+    count: int
+
+
+# -- the text --------------------------------------------------------------------------------
+
+
+def visible(text: str) -> bool:
+    """Whether the text shows anything at all (not only spaces and invisible characters)."""
+    for ch in text:
+        if ch.isspace() or ch in _BLANK_LOOKING:
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me", "Zs"):
+            continue
+        return True
+    return False
 
 
 def check_text(text: str) -> str:
     """The text, if it can be sent as one message; EmptyText / TextTooLong otherwise."""
-    if not text.strip():
+    if not visible(text):
         raise EmptyText()
     if len(text) > MAX_TEXT_CHARS:
         raise TextTooLong(limit=MAX_TEXT_CHARS, length=len(text))
     return text
 
 
-async def preview_count(*, session: AsyncSession, access: Access, audience: dict[str, Any]) -> int:
-    """How many people the audience reaches now (after checking this person may use it)."""
-    spec = audiences.normalise(audience)
+def check_send_at(send_at: datetime | None, *, now: datetime) -> None:
+    """A scheduled time must be in the future (None: now)."""
+    if send_at is not None and send_at <= now:
+        raise NotInFuture()
+
+
+# -- writing one -----------------------------------------------------------------------------
+
+
+async def preview(*, session: AsyncSession, access: Access, audience: dict[str, Any]) -> Preview:
+    """The audience as this person may send it, and how many it reaches now."""
+    spec = audiences.narrow(audiences.normalise(audience), access)
     await audiences.check_allowed(session=session, access=access, spec=spec)
-    return await audiences.count(session=session, spec=spec)
+    return Preview(audience=spec, count=await audiences.count(session=session, spec=spec))
 
 
 async def create(
     *,
     session: AsyncSession,
     access: Access,
+    author_chat: int | None = None,
     audience: dict[str, Any],
     text: str,
     entities: list[dict[str, Any]] | None,
     send_at: datetime | None,
     now: datetime,
 ) -> Announcement:
-    """Confirm an announcement: sent now (deliveries created at once) or scheduled for later."""
-    spec = audiences.normalise(audience)
+    """Confirm an announcement: sent now (deliveries created at once) or scheduled for later.
+
+    `author_chat` is where the report goes when the author has no record (a config admin).
+    """
+    spec = audiences.narrow(audiences.normalise(audience), access)
     await audiences.check_allowed(session=session, access=access, spec=spec)
     check_text(text)
-    if send_at is not None and send_at <= now:
-        raise NotInFuture()
+    check_send_at(send_at, now=now)
     announcement = Announcement(
         author_id=access.person_id,
         audience=spec,
         text=text,
         entities=entities or None,
+        params={AUTHOR_CHAT: author_chat} if author_chat is not None else None,
         status=AnnouncementStatus.SCHEDULED,
         send_at=send_at or now,
         created_at=now,
@@ -144,7 +214,6 @@ async def create(
         target_id=announcement.id,
         detail={"audience": spec, "recipients": recipients, "scheduled": send_at is not None},
     )
-    await session.commit()
     return announcement
 
 
@@ -172,6 +241,7 @@ async def materialise(*, session: AsyncSession, announcement: Announcement, now:
                     "status": DeliveryStatus.PENDING.value,
                     "attempts": 0,
                     "next_attempt_at": now,
+                    "resent": False,
                 }
                 for r in recipients
             ],
@@ -201,7 +271,7 @@ async def start_due(*, session: AsyncSession, now: datetime) -> list[int]:
 
 
 async def _start_one(*, session: AsyncSession, announcement_id: int, now: datetime) -> bool:
-    """Flip one announcement from scheduled to sending and create its deliveries, atomically."""
+    """Flip one announcement from scheduled to sending and create its deliveries."""
     # The conditional UPDATE is the guard: the sweep, an alarm or a second process racing
     # for the same announcement find it already flipped and create nothing.
     flipped = await session.exec(
@@ -213,22 +283,36 @@ async def _start_one(*, session: AsyncSession, announcement_id: int, now: dateti
         .values(status=AnnouncementStatus.SENDING.value, started_at=now)
     )
     if flipped.rowcount != 1:
-        await session.rollback()
         return False
     announcement = await session.get(Announcement, announcement_id, populate_existing=True)
-    if announcement is None:  # deleted between the UPDATE and now: nothing to send
-        await session.rollback()
+    if announcement is None:  # pragma: no cover - the UPDATE just found it
         return False
     await materialise(session=session, announcement=announcement, now=now)
-    await session.commit()
     return True
+
+
+async def scheduled(*, session: AsyncSession) -> list[tuple[int, datetime]]:
+    """(id, send_at) of every announcement still waiting for its time (for the alarms)."""
+    rows = await session.exec(
+        select(Announcement.id, Announcement.send_at).where(
+            col(Announcement.status) == AnnouncementStatus.SCHEDULED
+        )
+    )
+    return [(announcement_id or 0, send_at) for announcement_id, send_at in rows.all()]
+
+
+# -- changing one before it starts -----------------------------------------------------------
 
 
 async def _editable(*, session: AsyncSession, access: Access, announcement_id: int) -> Announcement:
     """A broadcast this person may change: their own, or any for admins and organisers."""
     access.require(Capability.BROADCAST)
     announcement = await session.get(Announcement, announcement_id)
-    if announcement is None or announcement.reminder_kind is not None:
+    if (
+        announcement is None
+        or announcement.reminder_kind is not None
+        or announcement.kind != AnnouncementKind.BROADCAST
+    ):
         raise NotFound()
     if not access.unscoped and announcement.author_id != access.person_id:
         raise NotAllowed("not the author")
@@ -245,22 +329,28 @@ async def check_editable(
     return announcement
 
 
-async def cancel(
-    *, session: AsyncSession, access: Access, announcement_id: int, now: datetime
-) -> Announcement:
-    """Cancel a scheduled announcement that has not started."""
-    announcement = await _editable(session=session, access=access, announcement_id=announcement_id)
+async def _still_scheduled(session: AsyncSession, announcement_id: int, **values: Any) -> None:
+    """Change a scheduled announcement; AlreadyStarted if it has started meanwhile."""
     result = await session.exec(
         update(Announcement)
         .where(
             col(Announcement.id) == announcement_id,
             col(Announcement.status) == AnnouncementStatus.SCHEDULED,
         )
-        .values(status=AnnouncementStatus.CANCELLED.value, finished_at=now)
+        .values(**values)
     )
     if result.rowcount != 1:
-        await session.rollback()
         raise AlreadyStarted()
+
+
+async def cancel(
+    *, session: AsyncSession, access: Access, announcement_id: int, now: datetime
+) -> None:
+    """Cancel a scheduled announcement that has not started."""
+    await _editable(session=session, access=access, announcement_id=announcement_id)
+    await _still_scheduled(
+        session, announcement_id, status=AnnouncementStatus.CANCELLED.value, finished_at=now
+    )
     audit.record(
         session=session,
         actor_id=access.person_id,
@@ -269,9 +359,6 @@ async def cancel(
         target_type="announcement",
         target_id=announcement_id,
     )
-    await session.commit()
-    await session.refresh(announcement)
-    return announcement
 
 
 async def reschedule(
@@ -281,22 +368,11 @@ async def reschedule(
     announcement_id: int,
     send_at: datetime,
     now: datetime,
-) -> Announcement:
+) -> None:
     """Move a scheduled announcement that has not started to a new (future) time."""
-    announcement = await _editable(session=session, access=access, announcement_id=announcement_id)
-    if send_at <= now:
-        raise NotInFuture()
-    result = await session.exec(
-        update(Announcement)
-        .where(
-            col(Announcement.id) == announcement_id,
-            col(Announcement.status) == AnnouncementStatus.SCHEDULED,
-        )
-        .values(send_at=send_at)
-    )
-    if result.rowcount != 1:
-        await session.rollback()
-        raise AlreadyStarted()
+    await _editable(session=session, access=access, announcement_id=announcement_id)
+    check_send_at(send_at, now=now)
+    await _still_scheduled(session, announcement_id, send_at=send_at)
     audit.record(
         session=session,
         actor_id=access.person_id,
@@ -306,9 +382,9 @@ async def reschedule(
         target_id=announcement_id,
         detail={"send_at": send_at.isoformat()},
     )
-    await session.commit()
-    await session.refresh(announcement)
-    return announcement
+
+
+# -- progress and /announcements -------------------------------------------------------------
 
 
 async def progress(*, session: AsyncSession, announcement_ids: list[int]) -> dict[int, Progress]:
@@ -337,13 +413,21 @@ def _progress(counts: Counter[str]) -> Progress:
     )
 
 
+def _broadcasts() -> Any:
+    """Announcements people wrote (not reminders, not notices)."""
+    return and_(
+        col(Announcement.reminder_kind).is_(None),
+        col(Announcement.kind) == AnnouncementKind.BROADCAST,
+    )
+
+
 async def listing(*, session: AsyncSession, access: Access, limit: int = 10) -> list[Summary]:
     """Scheduled and recent broadcasts this person may see (coordinators: their own)."""
     access.require(Capability.BROADCAST)
-    statement = select(Announcement).where(col(Announcement.reminder_kind).is_(None))
+    statement = select(Announcement).where(_broadcasts())
     if not access.unscoped:
         statement = statement.where(col(Announcement.author_id) == access.person_id)
-    scheduled = await session.exec(
+    waiting = await session.exec(
         statement.where(col(Announcement.status) == AnnouncementStatus.SCHEDULED).order_by(
             col(Announcement.send_at)
         )
@@ -353,8 +437,9 @@ async def listing(*, session: AsyncSession, access: Access, limit: int = 10) -> 
         .order_by(col(Announcement.send_at).desc(), col(Announcement.id).desc())
         .limit(limit)
     )
-    rows = [*list(scheduled.all())[:limit], *recent.all()]
+    rows = [*list(waiting.all())[:limit], *recent.all()]
     counts = await progress(session=session, announcement_ids=[a.id for a in rows if a.id])
+    titles = await _event_titles(session, rows)
     return [
         Summary(
             id=a.id or 0,
@@ -363,9 +448,31 @@ async def listing(*, session: AsyncSession, access: Access, limit: int = 10) -> 
             audience=a.audience,
             preview=a.text[:60],
             progress=counts.get(a.id or 0, Progress()),
+            event_title=titles.get(a.audience.get("event_id") or 0),
         )
         for a in rows
     ]
+
+
+async def _event_titles(session: AsyncSession, rows: list[Announcement]) -> dict[int, str]:
+    """The titles of the events these announcements address."""
+    ids = {a.audience.get("event_id") for a in rows} - {None}
+    if not ids:
+        return {}
+    found = await session.exec(select(Event.id, Event.title).where(col(Event.id).in_(ids)))
+    return {event_id or 0: title for event_id, title in found.all()}
+
+
+async def event_title(*, session: AsyncSession, spec: dict[str, Any]) -> str | None:
+    """The title of the event an audience addresses, if it addresses one."""
+    event_id = spec.get("event_id")
+    if not isinstance(event_id, int):
+        return None
+    event = await session.get(Event, event_id)
+    return event.title if event is not None else None
+
+
+# -- finishing and the report ----------------------------------------------------------------
 
 
 async def finish_complete(*, session: AsyncSession, now: datetime) -> list[int]:
@@ -380,48 +487,43 @@ async def finish_complete(*, session: AsyncSession, now: datetime) -> list[int]:
         .values(status=AnnouncementStatus.DONE.value, finished_at=now)
         .returning(col(Announcement.id))
     )
-    finished = [row[0] for row in result.all()]
-    await session.commit()
-    return finished
+    return [row[0] for row in result.all()]
 
 
-async def claim_reports(*, session: AsyncSession, now: datetime) -> list[Report]:
-    """The reports due to authors, each handed out once (claimed before it is sent)."""
-    # At most once: if the process dies between this commit and the send, that one report is
-    # lost, which is better than an author receiving it twice after every restart.
-    result = await session.exec(
+async def queue_reports(*, session: AsyncSession, notifier: Notifier, now: datetime) -> int:
+    """Queue the report of every finished broadcast (also of one that reached nobody) whose
+    author has not had one: once each, as the claim and the notice are one transaction."""
+    claimed = await session.exec(
         update(Announcement)
         .where(
             col(Announcement.status) == AnnouncementStatus.DONE,
             col(Announcement.report_sent_at).is_(None),
-            col(Announcement.author_id).is_not(None),
+            _broadcasts(),
         )
         .values(report_sent_at=now)
         .returning(col(Announcement.id))
     )
-    claimed = [row[0] for row in result.all()]
-    await session.commit()
-    reports = []
-    for announcement_id in claimed:
+    queued = 0
+    for announcement_id in sorted(row[0] for row in claimed.all()):
+        announcement = await session.get(Announcement, announcement_id)
         report = await report_for(session=session, announcement_id=announcement_id)
-        if report is not None:
-            reports.append(report)
-    return reports
+        if announcement is None or report is None:  # pragma: no cover - claimed just now
+            continue
+        chat = (announcement.params or {}).get(AUTHOR_CHAT)
+        queued += await notifier.notify(
+            session,
+            report.notice(),
+            person_ids=[announcement.author_id] if announcement.author_id is not None else [],
+            chat_ids=[chat] if announcement.author_id is None and isinstance(chat, int) else [],
+            now=now,
+        )
+    return queued
 
 
 async def report_for(*, session: AsyncSession, announcement_id: int) -> Report | None:
-    """The figures of a finished announcement, addressed to its author (if reachable)."""
-    row = (
-        await session.exec(
-            select(Announcement, Person)
-            .join(Person, col(Person.id) == col(Announcement.author_id))
-            .where(col(Announcement.id) == announcement_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    announcement, author = row
-    if author.telegram_id is None or author.erased_at is not None:
+    """The figures of a finished announcement."""
+    announcement = await session.get(Announcement, announcement_id)
+    if announcement is None:
         return None
     counts = (await progress(session=session, announcement_ids=[announcement_id]))[announcement_id]
     reasons = await session.exec(
@@ -432,15 +534,21 @@ async def report_for(*, session: AsyncSession, announcement_id: int) -> Report |
         )
         .group_by(col(Delivery.error))
     )
+    twice = await session.exec(
+        select(func.count()).where(
+            col(Delivery.announcement_id) == announcement_id,
+            col(Delivery.status) == DeliveryStatus.SENT,
+            col(Delivery.resent).is_(True),
+        )
+    )
     started = announcement.started_at or announcement.send_at
     finished = announcement.finished_at or started
     return Report(
         announcement_id=announcement_id,
-        chat_id=author.telegram_id,
-        language=author.language,
         delivered=counts.sent,
         blocked=counts.blocked,
         failed=counts.failed,
         reasons={reason or "unknown": number for reason, number in reasons.all()},
         seconds=max(0.0, (finished - started).total_seconds()),
+        twice=int(twice.one()),
     )

@@ -7,6 +7,11 @@ the people who match at its time, not at the time it was written.
 
 Nobody who cannot or may not receive a message is ever in an audience: erased people, walk-ins
 without Telegram, and people who blocked the bot (`unreachable_at`, cleared when they write).
+
+A zone coordinator may address their own zones and districts, and volunteer roles, participant
+types and an event's registrants narrowed to their zones: the spec then carries ``"zones"``
+(``{"kind": "roles", "values": ["zone_chair"], "zones": [3]}``), set by `narrow` and checked
+by `check_allowed`, so the people reached never reach past the coordinator's zones.
 """
 
 from __future__ import annotations
@@ -55,8 +60,22 @@ VALUE_KINDS = frozenset(
     {AudienceKind.ZONES, AudienceKind.DISTRICTS, AudienceKind.ROLES, AudienceKind.TYPES}
 )
 EVENT_KINDS = frozenset({AudienceKind.EVENT, AudienceKind.EVENT_ABSENT})
-# What a coordinator (limited to their zones) may choose: nothing that reaches past them.
+# What a coordinator (limited to their zones) may choose: their own zones and districts...
 ZONE_SCOPED_KINDS = frozenset({AudienceKind.ZONES, AudienceKind.DISTRICTS})
+# ... and these, narrowed to their zones (the spec's "zones").
+NARROWED_KINDS = frozenset(
+    {AudienceKind.ROLES, AudienceKind.TYPES, AudienceKind.EVENT, AudienceKind.EVENT_ABSENT}
+)
+# What a person may choose from /broadcast, in the order it is offered.
+CHOSEN_KINDS = (
+    AudienceKind.EVERYONE,
+    AudienceKind.ZONES,
+    AudienceKind.DISTRICTS,
+    AudienceKind.ROLES,
+    AudienceKind.TYPES,
+    AudienceKind.EVENT,
+    AudienceKind.EVENT_ABSENT,
+)
 MAX_VALUES = 100
 
 
@@ -70,6 +89,12 @@ class AudienceTooWide(NotAllowed):
     """A coordinator chose people outside their own zones."""
 
     key = "broadcast.error.too_wide"
+
+
+class NoZones(NotAllowed):
+    """A coordinator who has no zones yet can address nobody."""
+
+    key = "broadcast.no_zones"
 
 
 @dataclass(frozen=True)
@@ -89,14 +114,17 @@ def normalise(spec: Any) -> dict[str, Any]:
         kind = AudienceKind(str(spec.get("kind")))
     except ValueError:
         raise InvalidAudience("unknown kind") from None
+    normal: dict[str, Any] = {"kind": kind.value}
     if kind in EVENT_KINDS:
         event_id = spec.get("event_id")
         if not isinstance(event_id, int) or isinstance(event_id, bool) or event_id <= 0:
             raise InvalidAudience("bad event id")
-        return {"kind": kind.value, "event_id": event_id}
-    if kind in VALUE_KINDS or kind is AudienceKind.COORDINATORS:
-        return {"kind": kind.value, "values": _values(kind, spec.get("values"))}
-    return {"kind": kind.value}
+        normal["event_id"] = event_id
+    elif kind in VALUE_KINDS or kind is AudienceKind.COORDINATORS:
+        normal["values"] = _values(kind, spec.get("values"))
+    if kind in NARROWED_KINDS and spec.get("zones") is not None:
+        normal["zones"] = _values(AudienceKind.ZONES, spec.get("zones"))
+    return normal
 
 
 def _values(kind: AudienceKind, raw: Any) -> list[Any]:
@@ -119,6 +147,28 @@ def _values(kind: AudienceKind, raw: Any) -> list[Any]:
     return sorted(set(raw))
 
 
+def kinds_for(access: Access) -> list[AudienceKind]:
+    """The kinds of audience this person may choose, in the order /broadcast offers them."""
+    access.require(Capability.BROADCAST)
+    limit = access.zone_limit()
+    if limit is None:
+        return list(CHOSEN_KINDS)
+    if not limit:
+        raise NoZones()
+    return [kind for kind in CHOSEN_KINDS if kind in ZONE_SCOPED_KINDS | NARROWED_KINDS]
+
+
+def narrow(spec: dict[str, Any], access: Access) -> dict[str, Any]:
+    """The spec as this person may send it: a coordinator's roles, types and events are
+    narrowed to their own zones (other kinds are left for `check_allowed` to judge)."""
+    limit = access.zone_limit()
+    if limit is None or AudienceKind(spec["kind"]) not in NARROWED_KINDS:
+        return spec
+    if not limit:
+        raise NoZones()
+    return {**spec, "zones": sorted(limit)}
+
+
 async def check_allowed(*, session: AsyncSession, access: Access, spec: dict[str, Any]) -> None:
     """Refuse unless this person may broadcast to this audience (coordinators: own zones only)."""
     access.require(Capability.BROADCAST)
@@ -126,7 +176,14 @@ async def check_allowed(*, session: AsyncSession, access: Access, spec: dict[str
     if limit is None:
         return
     kind = AudienceKind(spec["kind"])
-    if kind not in ZONE_SCOPED_KINDS or not limit:
+    if not limit:
+        raise NoZones()
+    if kind in NARROWED_KINDS:
+        zones = spec.get("zones")
+        if not zones or not set(zones) <= limit:
+            raise AudienceTooWide(kind.value)
+        return
+    if kind not in ZONE_SCOPED_KINDS:
         raise AudienceTooWide(kind.value)
     if kind is AudienceKind.ZONES:
         if not set(spec["values"]) <= limit:
@@ -149,15 +206,26 @@ def _reachable() -> ColumnElement[bool]:
     )
 
 
+def _in_zones(zones: list[int]) -> ColumnElement[bool]:
+    """People living in one of these zones."""
+    in_zone = select(District.code).where(col(District.zone).in_(zones))
+    return col(Person.district_code).in_(in_zone)
+
+
 def _criteria(spec: dict[str, Any]) -> list[ColumnElement[bool]]:
     """The WHERE clauses that pick the spec's people (besides reachability)."""
+    narrowed = [_in_zones(spec["zones"])] if spec.get("zones") else []
+    return _kind_criteria(spec) + narrowed
+
+
+def _kind_criteria(spec: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """The clauses of the spec's kind and values."""
     kind = AudienceKind(spec["kind"])
     values = spec.get("values", [])
     if kind is AudienceKind.EVERYONE:
         return []
     if kind is AudienceKind.ZONES:
-        in_zone = select(District.code).where(col(District.zone).in_(values))
-        return [col(Person.district_code).in_(in_zone)]
+        return [_in_zones(values)]
     if kind is AudienceKind.DISTRICTS:
         return [col(Person.district_code).in_(values)]
     if kind is AudienceKind.ROLES:

@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.delivery.dispatcher import run_due
 from storage.models import Announcement, AnnouncementStatus, AuditEntry, Person, Role
 from tests import outbox_seed as seed
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, SentMessage
 from tests.fake_telegram import Person as TgPerson
 from tests.fake_telegram.people import text_content
 from tests.harness import BotHarness
@@ -20,6 +20,15 @@ from tests.harness import test_settings as make_settings
 
 TEXT = "ประชุมใหญ่อาสาสมัคร เสาร์นี้ 09.00 น."
 BOLD = [{"type": "bold", "offset": 0, "length": 10}]
+# The audience kinds after "everyone", as the menu of /broadcast names them.
+KINDS = [
+    "ตามโซน",
+    "ตามเขต",
+    "ตามบทบาทอาสาสมัคร",
+    "ตามประเภทผู้เข้าร่วม",
+    "ผู้ลงทะเบียนกิจกรรม",
+    "ผู้ลงทะเบียนที่ยังไม่เช็กอิน",
+]
 
 
 @pytest.fixture
@@ -37,13 +46,6 @@ def _chatty_authors(telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
-def started(telegram: FakeTelegram) -> TgPerson:
-    """A Telegram user who has opened a chat with the bot."""
-    user = telegram.person()
-    telegram.world.chats.setdefault(user.chat_id, user.chat)
-    return user
-
-
 async def registered(
     bot: BotHarness,
     telegram: FakeTelegram,
@@ -54,7 +56,7 @@ async def registered(
     language: str = "th",
 ) -> tuple[TgPerson, Person]:
     """A registered person with an open chat (and a role, if given)."""
-    user = started(telegram)
+    user = seed.started(telegram)
     async with bot.sessions() as session:
         row = await seed.person(
             session,
@@ -111,16 +113,7 @@ async def test_an_organiser_broadcasts_to_a_zone_with_preview_and_report(
 
     await author.send("/broadcast")
     menu = await author.next_reply()
-    assert menu.button_texts == [
-        "ทุกคน",
-        "ตามโซน",
-        "ตามเขต",
-        "ตามบทบาทอาสาสมัคร",
-        "ตามประเภทผู้เข้าร่วม",
-        "ผู้ลงทะเบียนกิจกรรม",
-        "ผู้ลงทะเบียนที่ยังไม่เช็กอิน",
-        "ยกเลิก",
-    ]
+    assert menu.button_texts == ["ทุกคน", *KINDS, "ยกเลิก"]
     await author.press("ตามโซน", message=menu)
     zones = await author.next_reply()
     assert zones.button_texts == ["โซน 3", "โซน 4", "เสร็จ", "ยกเลิก"]
@@ -222,6 +215,11 @@ async def test_each_audience_kind_from_the_conversation(
         assert got == expected, kind
 
 
+def live_data(message: SentMessage, text: str) -> str:
+    """The callback data of a button, to forge others with the same (live) nonce."""
+    return next(data for row in message.buttons for label, data in row if label == text and data)
+
+
 async def test_a_coordinator_is_offered_and_allowed_only_their_own_zone(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
@@ -230,13 +228,22 @@ async def test_a_coordinator_is_offered_and_allowed_only_their_own_zone(
     )
     await coordinator.send("/broadcast")
     menu = await coordinator.next_reply()
-    assert menu.button_texts == ["ตามโซน", "ตามเขต", "ยกเลิก"]
-    # A tampered button asking for everyone is refused and changes nothing.
+    # Everything but "everyone"; roles, types and events are narrowed to their zones.
+    assert menu.button_texts == [*KINDS, "ยกเลิก"]
+    # A tampered button asking for everyone is refused and changes nothing: an old-style
+    # one, and one forged with the live question's nonce.
     await coordinator.press_data("bc:k:everyone", message=menu)
+    assert (await coordinator.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
+    nonce = live_data(menu, "ตามโซน").split(":", 1)[0]
+    await coordinator.press_data(f"{nonce}:k:everyone", message=menu)
     assert (await coordinator.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
     await coordinator.press("ตามโซน", message=menu)
     zones = await coordinator.next_reply()
     assert zones.button_texts == ["โซน 3", "เสร็จ", "ยกเลิก"]
+    # A zone that is not theirs, forged with the live nonce: refused.
+    nonce = live_data(zones, "โซน 3").split(":", 1)[0]
+    await coordinator.press_data(f"{nonce}:v:4", message=zones)
+    assert (await coordinator.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
     await coordinator.press("ยกเลิก", message=zones)
     assert "ยกเลิกแล้ว" in ((await coordinator.next_reply()).text or "")
 
@@ -245,6 +252,42 @@ async def test_a_coordinator_is_offered_and_allowed_only_their_own_zone(
     districts = await coordinator.next_reply()
     assert "คลองเตย" in districts.button_texts
     assert "คันนายาว" not in districts.button_texts  # zone 4
+    await coordinator.send("/cancel")
+    await coordinator.next_reply()
+    async with bot.sessions() as session:
+        assert (await session.exec(select(Announcement))).first() is None
+
+
+async def test_a_coordinator_reaches_a_role_within_their_own_zones_only(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    coordinator, _ = await registered(
+        bot, telegram, role=Role.COORDINATOR, zones=(3,), district=seed.ZONE3_DISTRICT
+    )
+    inside, inside_row = await registered(bot, telegram, district=seed.ZONE3_OTHER_DISTRICT)
+    outside, outside_row = await registered(bot, telegram, district=seed.ZONE4_DISTRICT)
+    async with bot.sessions() as session:
+        for row in (inside_row, outside_row):
+            row.volunteer_role = "zone_chair"
+            session.add(row)
+        await session.commit()
+    await _start_to_text(coordinator, "ตามบทบาทอาสาสมัคร", "ประธานโซน")
+    await coordinator.send("ประชุมประธานโซน")
+    await coordinator.next_reply()
+    summary = await coordinator.next_reply()
+    assert "บทบาท: ประธานโซน (เฉพาะโซน 3)" in (summary.text or "")
+    assert "จำนวน: 1 คน" in (summary.text or "")
+    await coordinator.press("ส่งเลย", message=summary)
+    await coordinator.press("ยืนยัน", message=await coordinator.next_reply())
+    assert "ถึง 1 คน" in ((await coordinator.next_reply()).text or "")
+    await inside.wait_for(lambda m: m.text == "ประชุมประธานโซน")
+    await coordinator.wait_for(lambda m: "สรุปผล" in (m.text or ""))
+    await bot.settle()
+    assert telegram.count_to(outside.chat_id) == 0
+    async with bot.sessions() as session:
+        announcement = (await session.exec(select(Announcement))).first()
+        assert announcement is not None
+        assert announcement.audience == {"kind": "roles", "values": ["zone_chair"], "zones": [3]}
 
 
 @pytest.mark.parametrize("role", [None, Role.STAFF])
@@ -263,19 +306,23 @@ async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(
 ) -> None:
     author, _ = await registered(bot, telegram, role=Role.ORGANISER)
     await registered(bot, telegram, district=seed.ZONE3_DISTRICT)
+    hint = "กรุณาตอบคำถามด้านล่าง หรือพิมพ์ /cancel เพื่อยกเลิก"
     await author.send("/broadcast")
     menu = await author.next_reply()
-    await author.send_sticker()
-    assert "ปุ่ม" in ((await author.next_reply()).text or "")
-    await author.send("'; DROP TABLE person; --")
-    assert "ปุ่ม" in ((await author.next_reply()).text or "")
+    # Anything but a button: the hint, and the question again (its buttons are the live ones).
+    for bad in (author.send_sticker(), author.send("'; DROP TABLE person; --")):
+        await bad
+        assert (await author.next_reply()).text == hint
+        again = await author.next_reply()
+        assert again.text == "ส่งประกาศถึงใคร"
+        assert again.button_texts == menu.button_texts
     await author.send("/nonsense")
-    assert "/cancel" in ((await author.next_reply()).text or "")
+    assert "/help" in ((await author.next_reply()).text or "")
+    # The first menu's buttons are gone; pressing one of them is a stale button.
     await author.press("ตามโซน", message=menu)
-    zones = await author.next_reply()
-    # The first menu's buttons are gone; pressing its data again is a stale button.
-    await author.press_data("bc:k:zones", message=menu)
     assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
+    await author.press("ตามโซน", message=again)
+    zones = await author.next_reply()
     await author.press_data("bc:v:99", message=zones)
     assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
     await author.press("โซน 3", message=zones)
@@ -284,9 +331,13 @@ async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(
     await author.next_reply()
 
     await author.send_photo()
+    assert (await author.next_reply()).text == hint
     assert "พิมพ์ข้อความประกาศ" in ((await author.next_reply()).text or "")
     await author.send("ก" * 5000)
     assert "5000 ตัวอักษร" in ((await author.next_reply()).text or "")
+    # Only invisible characters (zero-width spaces and joiners, a blank braille cell).
+    await author.send("\u200b\u200c\u200d\u2800")
+    assert (await author.next_reply()).text == "ข้อความว่างเปล่า กรุณาพิมพ์ข้อความที่จะส่ง"
     await author.send("😀 ข้อความ")
     await author.next_reply()
     summary = await author.next_reply()
@@ -299,11 +350,33 @@ async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(
     await author.send(local_text(bot, timedelta(hours=-1)))
     assert "ผ่านไปแล้ว" in ((await author.next_reply()).text or "")
     await author.send_sticker()
+    assert (await author.next_reply()).text == hint
     assert "วันที่และเวลา" in ((await author.next_reply()).text or "")
     await author.send("/cancel")
-    assert "ยกเลิกแล้ว" in ((await author.next_reply()).text or "")
+    assert "ยกเลิกการเตรียมประกาศแล้ว" in ((await author.next_reply()).text or "")
     async with bot.sessions() as session:
         assert (await session.exec(select(Announcement))).first() is None
+
+
+async def test_a_nul_is_dropped_and_the_formatting_still_fits_the_words(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    author, _ = await registered(bot, telegram, role=Role.ORGANISER)
+    member, _ = await registered(bot, telegram, district=seed.ZONE3_DISTRICT)
+    await _start_to_text(author, "ทุกคน")
+    # "ab<NUL>" then a bold "ประชุม" after the NUL: offsets count the NUL until it is dropped.
+    await send_formatted(author, "ab\x00 ประชุม", [{"type": "bold", "offset": 4, "length": 6}])
+    preview = await author.next_reply()
+    assert preview.text == "ab ประชุม"
+    assert [(e["type"], e["offset"], e["length"]) for e in preview.entities] == [("bold", 3, 6)]
+    await author.press("ส่งเลย", message=await author.next_reply())
+    await author.press("ยืนยัน", message=await author.next_reply())
+    await author.next_reply()
+    received = await member.wait_for(lambda m: m.text == "ab ประชุม")
+    assert [(e["type"], e["offset"], e["length"]) for e in received.entities] == [("bold", 3, 6)]
+    async with bot.sessions() as session:
+        announcement = (await session.exec(select(Announcement))).one()
+        assert "\x00" not in announcement.text
 
 
 async def test_scheduled_broadcasts_can_be_rescheduled_or_cancelled_until_they_start(
@@ -335,8 +408,12 @@ async def test_scheduled_broadcasts_can_be_rescheduled_or_cancelled_until_they_s
     first, second = await author.replies(2)
     assert "#1" in (first.text or "")
     assert first.button_texts == ["ยกเลิกการส่ง", "เปลี่ยนเวลา"]
-    await author.press("เปลี่ยนเวลา", message=first)
+    # A draft in progress gives way to the new question, and the author is told.
+    await author.send("/broadcast")
     await author.next_reply()
+    await author.press("เปลี่ยนเวลา", message=first)
+    assert "ยกเลิกการเตรียมประกาศที่ทำค้างไว้แล้ว" in ((await author.next_reply()).text or "")
+    assert "จะเลื่อนประกาศ #1 ไปส่งเมื่อไร" in ((await author.next_reply()).text or "")
     await author.send("ไม่ใช่เวลา")
     assert "อ่านวันที่และเวลาไม่ออก" in ((await author.next_reply()).text or "")
     await author.send(local_text(bot, timedelta(hours=5)))
@@ -357,7 +434,13 @@ async def test_scheduled_broadcasts_can_be_rescheduled_or_cancelled_until_they_s
     await run_due(bot.application)
     assert [m.text for m in member.messages] == ["ประกาศแรก"]
     async with bot.sessions() as session:
-        statuses = (await session.exec(select(Announcement.status).order_by(Announcement.id))).all()
+        statuses = (
+            await session.exec(
+                select(Announcement.status)
+                .where(Announcement.kind == "broadcast")
+                .order_by(Announcement.id)
+            )
+        ).all()
     assert statuses == [AnnouncementStatus.DONE, AnnouncementStatus.CANCELLED]
     # The started one can no longer be changed.
     await author.send("/announcements")

@@ -52,6 +52,7 @@ async def test_an_alarm_sends_a_scheduled_announcement_on_time(
             send_at=send_at,
             now=bot.clock.now(),
         )
+        await session.commit()
     assert bot.application is not None
     scheduler.announcement_changed(bot.application, created.id or 0, send_at)
     received = await user.wait_for(lambda m: m.text == "ตรงเวลา", 10)

@@ -12,7 +12,6 @@ from bot.delivery.dispatcher import run_due
 from storage.models import Registration, RegistrationStatus, Role
 from tests import outbox_seed as seed
 from tests.fake_telegram import FakeTelegram
-from tests.fake_telegram import Person as TgPerson
 from tests.harness import BotHarness
 from tests.harness import test_settings as make_settings
 
@@ -26,17 +25,10 @@ def settings(telegram: FakeTelegram, database_url: str) -> Settings:
     return make_settings(telegram=telegram, database_url=database_url)
 
 
-def started(telegram: FakeTelegram, **kw: str) -> TgPerson:
-    """A Telegram user who has opened a chat with the bot."""
-    user = telegram.person(**kw)
-    telegram.world.chats.setdefault(user.chat_id, user.chat)
-    return user
-
-
 async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    thai, english, waiting, coordinator = (started(telegram) for _ in range(4))
+    thai, english, waiting, coordinator = (seed.started(telegram) for _ in range(4))
     start = bot.clock.now() + timedelta(hours=25)
     async with bot.sessions() as session:
         event = await seed.event(
@@ -84,10 +76,33 @@ async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
     await thai.wait_for_edit(reminder)
     assert (reminder.text or "").endswith("ขอบคุณ บันทึกแล้วว่าท่านจะมาร่วม")
 
+    # "I can't come" gives nothing away at once: it asks first.
     await english.press("I can't come", message=in_english)
+    assert "waiting list" in (await english.wait_for_answer())["text"]
+    await english.wait_for_edit(in_english)
+    assert in_english.button_texts == ["Yes, cancel my registration", "No, keep my place"]
+    async with bot.sessions() as session:
+        kept = await session.exec(
+            select(Registration.status).where(
+                col(Registration.person_id) == rows[english.chat_id].id
+            )
+        )
+        assert kept.one() == RegistrationStatus.REGISTERED
+    await english.press("No, keep my place", message=in_english)
+    assert (await english.wait_for_answer())["text"] == "You are still registered."
+    await english.wait_for_edit(in_english)
+    assert in_english.button_texts == ["I'll be there", "I can't come"]
+    await english.press("I can't come", message=in_english)
+    await english.wait_for_answer()
+    await english.wait_for_edit(in_english)
+    await english.press("Yes, cancel my registration", message=in_english)
     assert "cancelled" in (await english.wait_for_answer())["text"]
+    await english.wait_for_edit(in_english)
+    assert in_english.button_texts == []
+    # The freed place goes to the waiting list, whose first is told through the outbox.
     promoted = await waiting.next_reply()
     assert TITLE in (promoted.text or "")
+    assert "มีที่ว่างแล้ว" in (promoted.text or "")
     async with bot.sessions() as session:
         statuses = dict(
             (
@@ -142,10 +157,16 @@ async def test_reminders_go_out_on_time_with_rsvp_buttons_and_skip_missed_ones(
 async def test_rsvp_buttons_refuse_tampered_data_and_strangers(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
-    stranger = started(telegram)
+    stranger = seed.started(telegram)
     await stranger.send("/help")
     message = await stranger.next_reply()
-    for data in ("rsvp:y:abc", "rsvp:maybe:1", "rsvp:y:999999"):
+    for data in (
+        "rsvp:y:abc",
+        "rsvp:maybe:1",
+        "rsvp:y:999999",
+        "rsvp:x:999999",
+        "rsvp:y:" + "9" * 20,
+    ):
         await stranger.press_data(data, message=message)
         answer = await stranger.wait_for_answer()
         assert answer["text"]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import col, func, select
 
+from bot.delivery.notifier import OutboxNotifier
 from bot.services import announcements
 from bot.services.announcements import AlreadyStarted, EmptyText, NotInFuture, TextTooLong
 from bot.services.audiences import AudienceTooWide
@@ -111,18 +112,20 @@ async def test_cancel_and_reschedule_only_before_the_start(database_url: str) ->
             await announcements.reschedule(
                 session=session, access=mine, announcement_id=created.id, send_at=NOW, now=NOW
             )
-        moved = await announcements.reschedule(
+        await announcements.reschedule(
             session=session,
             access=mine,
             announcement_id=created.id,
             send_at=NOW + timedelta(hours=3),
             now=NOW,
         )
+        moved = await session.get(Announcement, created.id, populate_existing=True)
         assert moved.send_at == NOW + timedelta(hours=3)
         assert await announcements.start_due(session=session, now=NOW + timedelta(hours=2)) == []
-        cancelled = await announcements.cancel(
+        await announcements.cancel(
             session=session, access=mine, announcement_id=created.id, now=NOW
         )
+        cancelled = await session.get(Announcement, created.id, populate_existing=True)
         assert cancelled.status == AnnouncementStatus.CANCELLED
         assert await announcements.start_due(session=session, now=NOW + timedelta(days=1)) == []
         with pytest.raises(AlreadyStarted):
@@ -164,6 +167,9 @@ async def test_refusals_leave_nothing_behind(database_url: str) -> None:
             (coordinator, {"kind": "zones", "values": [4]}, TEXT, None, AudienceTooWide),
             (seed.access(author, Role.STAFF), {"kind": "everyone"}, TEXT, None, NotAllowed),
             (coordinator, {"kind": "zones", "values": [3]}, "   ", None, EmptyText),
+            # Only invisible characters: zero-width spaces and joiners, a BOM, blank "letters".
+            (coordinator, {"kind": "zones", "values": [3]}, "\u200b\u200d\ufeff", None, EmptyText),
+            (coordinator, {"kind": "zones", "values": [3]}, "\u2800\u3164 \u00a0", None, EmptyText),
             (coordinator, {"kind": "zones", "values": [3]}, "ก" * 4097, None, TextTooLong),
             (coordinator, {"kind": "zones", "values": [3]}, TEXT, NOW, NotInFuture),
         ]
@@ -181,8 +187,26 @@ async def test_refusals_leave_nothing_behind(database_url: str) -> None:
             await session.rollback()
         assert (await session.exec(select(func.count()).select_from(Announcement))).one() == 0
         assert (await session.exec(select(func.count()).select_from(AuditEntry))).one() == 0
-        # The longest message Telegram takes is fine.
+        # The longest message Telegram takes is fine, and so is one visible character.
         assert announcements.check_text("ก" * 4096)
+        assert announcements.check_text("\u200b.\u200b")
+        assert announcements.check_text("👍")
+
+
+def _notifier() -> OutboxNotifier:
+    """The outbox notifier, with nobody to wake."""
+    return OutboxNotifier(lambda: None)
+
+
+async def _reports(session) -> list[tuple[int | None, int, dict]]:
+    """(person, chat, values) of every queued report copy."""
+    rows = await session.exec(
+        select(Delivery.person_id, Delivery.chat_id, Announcement.params)
+        .join(Announcement, col(Announcement.id) == col(Delivery.announcement_id))
+        .where(col(Announcement.template) == "broadcast.report")
+        .order_by(col(Delivery.id))
+    )
+    return [(person, chat, params["values"]) for person, chat, params in rows.all()]
 
 
 async def test_finish_and_report_once_with_reasons(database_url: str) -> None:
@@ -202,36 +226,52 @@ async def test_finish_and_report_once_with_reasons(database_url: str) -> None:
         rows = await _deliveries(session, created.id)
         assert len(rows) == 5
         outcomes = [
-            (DeliveryStatus.SENT, None),
-            (DeliveryStatus.SENT, None),
-            (DeliveryStatus.BLOCKED, "blocked"),
-            (DeliveryStatus.FAILED, "TimedOut: Timed out"),
-            (DeliveryStatus.PENDING, None),
+            (DeliveryStatus.SENT, None, True),
+            (DeliveryStatus.SENT, None, False),
+            (DeliveryStatus.BLOCKED, "blocked", False),
+            (DeliveryStatus.FAILED, "TimedOut: Timed out", False),
+            (DeliveryStatus.PENDING, None, False),
         ]
-        for row, (status, error) in zip(rows, outcomes, strict=True):
-            row.status, row.error = status, error
+        for row, (status, error, resent) in zip(rows, outcomes, strict=True):
+            row.status, row.error, row.resent = status, error, resent
             session.add(row)
         await session.commit()
         assert await announcements.finish_complete(session=session, now=NOW) == []
+        assert (
+            await announcements.queue_reports(session=session, notifier=_notifier(), now=NOW) == 0
+        )
         rows[-1].status, rows[-1].error = DeliveryStatus.FAILED, "TimedOut: Timed out"
         session.add(rows[-1])
         await session.commit()
         finished_at = NOW + timedelta(minutes=2, seconds=5)
         assert await announcements.finish_complete(session=session, now=finished_at) == [created.id]
-        reports = await announcements.claim_reports(session=session, now=finished_at)
-        assert reports == [
-            announcements.Report(
-                announcement_id=created.id,
-                chat_id=author.telegram_id,
-                language="en",
-                delivered=2,
-                blocked=1,
-                failed=2,
-                reasons={"TimedOut: Timed out": 2},
-                seconds=125.0,
+        assert (
+            await announcements.queue_reports(
+                session=session, notifier=_notifier(), now=finished_at
             )
+            == 1
+        )
+        report = announcements.Report(
+            announcement_id=created.id,
+            delivered=2,
+            blocked=1,
+            failed=2,
+            reasons={"TimedOut: Timed out": 2},
+            seconds=125.0,
+            twice=1,
+        )
+        assert await announcements.report_for(session=session, announcement_id=created.id) == report
+        assert await _reports(session) == [
+            (author.id, author.telegram_id, dict(report.notice().values))
         ]
-        assert await announcements.claim_reports(session=session, now=finished_at) == []
+        # Once: finishing again queues nothing more.
+        assert (
+            await announcements.queue_reports(
+                session=session, notifier=_notifier(), now=finished_at
+            )
+            == 0
+        )
+        assert len(await _reports(session)) == 1
 
 
 async def test_an_empty_audience_is_done_at_once(database_url: str) -> None:
@@ -247,8 +287,33 @@ async def test_an_empty_audience_is_done_at_once(database_url: str) -> None:
             now=NOW,
         )
         assert created.status == AnnouncementStatus.DONE
-        reports = await announcements.claim_reports(session=session, now=NOW)
-        assert [(r.delivered, r.blocked, r.failed) for r in reports] == [(0, 0, 0)]
+        await announcements.queue_reports(session=session, notifier=_notifier(), now=NOW)
+        [(_, _, values)] = await _reports(session)
+        assert (values["delivered"], values["blocked"], values["failed"]) == (0, 0, 0)
+
+
+async def test_a_config_admin_without_a_record_gets_the_report_in_their_chat(
+    database_url: str,
+) -> None:
+    async with seed.open_session(database_url) as session:
+        await seed.person(session)
+        created = await announcements.create(
+            session=session,
+            access=seed.access(None, Role.ADMIN),
+            author_chat=424242,
+            audience={"kind": "everyone"},
+            text=TEXT,
+            entities=None,
+            send_at=None,
+            now=NOW,
+        )
+        for row in await _deliveries(session, created.id):
+            row.status = DeliveryStatus.SENT
+            session.add(row)
+        await announcements.finish_complete(session=session, now=NOW)
+        await announcements.queue_reports(session=session, notifier=_notifier(), now=NOW)
+        [(person, chat, values)] = await _reports(session)
+        assert (person, chat, values["delivered"]) == (None, 424242, 1)
 
 
 async def test_listing_shows_scheduled_and_recent_with_progress(database_url: str) -> None:

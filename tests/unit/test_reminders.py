@@ -8,11 +8,13 @@ import pytest
 from sqlmodel import col, select
 
 from bot.config import ReminderSettings
-from bot.delivery import reminders
-from bot.delivery.reminders import EventOver, EventTimes, RegistrationGone, ReminderKind
+from bot.delivery.notifier import OutboxNotifier
+from bot.services import reminders
+from bot.services.reminders import EventOver, EventTimes, RegistrationGone, ReminderKind
 from storage.models import (
     Announcement,
     Delivery,
+    Person,
     Registration,
     RegistrationStatus,
     Role,
@@ -117,17 +119,24 @@ async def _event_with_people(session):
     return event, coming, arrived, waiting
 
 
+def _notifier() -> OutboxNotifier:
+    """The outbox notifier, with nobody to wake."""
+    return OutboxNotifier(lambda: None)
+
+
 async def _reminder_deliveries(session, event_id: int) -> dict[str, set[int]]:
+    """Who each reminder of the event goes to (the coordinators' lists are notices)."""
     rows = await session.exec(
-        select(Announcement.reminder_kind, Delivery.person_id)
+        select(Announcement.reminder_kind, Announcement.template, Delivery.person_id)
         .join(Delivery, col(Delivery.announcement_id) == col(Announcement.id), isouter=True)
         .where(col(Announcement.event_id) == event_id)
     )
     found: dict[str, set[int]] = {}
-    for kind, person_id in rows.all():
-        found.setdefault(kind, set())
+    for kind, template, person_id in rows.all():
+        name = kind or template
+        found.setdefault(name, set())
         if person_id is not None:
-            found[kind].add(person_id)
+            found[name].add(person_id)
     return found
 
 
@@ -140,7 +149,9 @@ async def test_reminders_are_created_once_each_with_the_right_recipients(
         await seed.grant(session, coordinator, Role.COORDINATOR, (3,))
 
         async def run(now: datetime) -> list[int]:
-            return await reminders.materialise_due(session=session, offsets=OFFSETS, now=now)
+            return await reminders.materialise_due(
+                session=session, notifier=_notifier(), offsets=OFFSETS, now=now
+            )
 
         assert await run(START - 25 * H) == []
         assert len(await run(START - 23 * H)) == 1
@@ -159,9 +170,19 @@ async def test_reminders_are_created_once_each_with_the_right_recipients(
             "hour_before": {coming.id, arrived.id},
             "checkin_open": {coming.id, arrived.id},
             "nudge": {coming.id},
-            "absent_list": {coordinator.id},
+            # Recorded once as a reminder; the list itself is a notice to the coordinator.
+            "absent_list": set(),
+            "reminder.absent_list": {coordinator.id},
         }
         assert await run(START + 2 * H) == []
+        listing = (
+            await session.exec(
+                select(Announcement).where(col(Announcement.template) == "reminder.absent_list")
+            )
+        ).one()
+        values = listing.params["values"]
+        assert values["count"] == 1
+        assert values["names"].startswith(f"• {coming.full_name} (")
 
 
 async def test_the_absent_list_is_done_at_once_when_everyone_came(database_url: str) -> None:
@@ -169,7 +190,9 @@ async def test_the_absent_list_is_done_at_once_when_everyone_came(database_url: 
         event, coming, arrived, _ = await _event_with_people(session)
         for who in (coming, arrived):
             await seed.check_in(session, event, who, at=START)
-        await reminders.materialise_due(session=session, offsets=OFFSETS, now=START + 31 * M)
+        await reminders.materialise_due(
+            session=session, notifier=_notifier(), offsets=OFFSETS, now=START + 31 * M
+        )
         lists = (
             await session.exec(
                 select(Announcement).where(col(Announcement.reminder_kind) == "absent_list")
@@ -181,6 +204,35 @@ async def test_the_absent_list_is_done_at_once_when_everyone_came(database_url: 
             "nudge": set(),
             "checkin_open": set(),
         }
+
+
+async def test_a_long_absent_list_fits_one_message(database_url: str) -> None:
+    async with seed.open_session(database_url) as session:
+        event = await seed.event(session, starts_at=START, created_at=START - 7 * 24 * H)
+        coordinator = await seed.person(session, language="en")
+        await seed.grant(session, coordinator, Role.COORDINATOR, (3,))
+        ids = [8_100_000 + n for n in range(200)]
+        await seed.many_people(session, telegram_ids=ids, district_code=seed.ZONE3_DISTRICT)
+        people = await session.exec(select(Person.id).where(col(Person.telegram_id).in_(ids)))
+        session.add_all(
+            Registration(event_id=event.id, person_id=person_id) for person_id in people.all()
+        )
+        await session.commit()
+        await reminders.materialise_due(
+            session=session, notifier=_notifier(), offsets=OFFSETS, now=START + 31 * M
+        )
+        listing = (
+            await session.exec(
+                select(Announcement).where(col(Announcement.template) == "reminder.absent_list")
+            )
+        ).one()
+        values = listing.params["values"]
+        names = values["names"].splitlines()
+        assert values["count"] == 200
+        # The coordinator reads English: district names in English.
+        assert names[0] == "• อาสา 8100000 (Khlong Toei)"
+        assert names[-1] == f"… +{200 - (len(names) - 1)}"
+        assert len(values["names"]) <= reminders.LIST_BUDGET_CHARS + 20
 
 
 async def test_rsvp_yes_no_and_the_waiting_list(database_url: str) -> None:
@@ -199,22 +251,19 @@ async def test_rsvp_yes_no_and_the_waiting_list(database_url: str) -> None:
             session, event, later, status=RegistrationStatus.WAITLISTED, at=START - 4 * H
         )
         now = START - 2 * H
-        yes = await reminders.rsvp(
-            session=session,
-            telegram_id=second.telegram_id,
-            event_id=event.id,
-            attending=True,
-            now=now,
+        yes = await reminders.attend(
+            session=session, person_id=second.id, event_id=event.id, now=now
         )
-        assert yes.promoted_chat_ids == ()
-        no = await reminders.rsvp(
-            session=session,
-            telegram_id=first.telegram_id,
-            event_id=event.id,
-            attending=False,
-            now=now,
+        assert (yes.attending, yes.cancelled, yes.promoted) == (True, False, 0)
+        # "I can't come" asks first: checking it changes nothing.
+        asked = await reminders.check_withdrawal(
+            session=session, person_id=first.id, event_id=event.id, now=now
         )
-        assert no.promoted_chat_ids == ((waiting.telegram_id, "th"),)
+        assert (asked.attending, asked.cancelled) == (False, False)
+        no = await reminders.withdraw(
+            session=session, notifier=_notifier(), person_id=first.id, event_id=event.id, now=now
+        )
+        assert (no.attending, no.cancelled, no.promoted) == (False, True, 1)
         statuses = dict(
             (
                 await session.exec(
@@ -236,19 +285,26 @@ async def test_rsvp_yes_no_and_the_waiting_list(database_url: str) -> None:
             )
         ).one()
         assert attending == "yes"
+        # The promoted one is told through the outbox.
+        told = (
+            await session.exec(
+                select(Delivery.person_id)
+                .join(Announcement, col(Announcement.id) == col(Delivery.announcement_id))
+                .where(col(Announcement.template) == "events.promoted")
+            )
+        ).all()
+        assert told == [waiting.id]
         with pytest.raises(RegistrationGone):
-            await reminders.rsvp(
-                session=session,
-                telegram_id=first.telegram_id,
-                event_id=event.id,
-                attending=True,
-                now=now,
+            await reminders.attend(session=session, person_id=first.id, event_id=event.id, now=now)
+        with pytest.raises(RegistrationGone):
+            await reminders.check_withdrawal(
+                session=session, person_id=first.id, event_id=event.id, now=now
             )
         with pytest.raises(EventOver):
-            await reminders.rsvp(
+            await reminders.withdraw(
                 session=session,
-                telegram_id=second.telegram_id,
+                notifier=_notifier(),
+                person_id=second.id,
                 event_id=event.id,
-                attending=False,
                 now=START + 4 * H,
             )
