@@ -21,6 +21,7 @@ from bot.delivery import scheduler as outbox
 from bot.handlers import register_all
 from bot.intake import InboxWorker
 from bot.lastseen import LastSeen
+from bot.leader import Leadership
 from bot.runtime import Activity, Runtime
 from bot.services.startup import prepare_database
 from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest, retry_after_seconds
@@ -119,16 +120,39 @@ def build_application(
 
 
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Sync reference data and start background work once the bot is connected."""
+    """Sync reference data, start background work, then try for the replicas' lead."""
     app = cast(AsaApplication, application)
     await prepare_database(app.runtime)
     for hook in app.runtime.on_start:
         await hook(app)
+    leadership = _leadership(app)
+    app.runtime.leadership = leadership
+    await leadership.start()
+
+
+def _leadership(app: AsaApplication) -> Leadership:
+    """The advisory-lock leader election, running this process's on_gain/on_loss hooks."""
+    runtime = app.runtime
+
+    async def gained() -> None:
+        metrics.LEADER.set(1)
+        for hook in runtime.on_gain:
+            await hook(app)
+        runtime.wake_outbox()
+
+    async def lost() -> None:
+        metrics.LEADER.set(0)
+        for hook in runtime.on_loss:
+            await hook(app)
+
+    return Leadership(runtime.engine, on_gain=gained, on_loss=lost)
 
 
 async def _post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Close what post_init and build_application opened."""
     app = cast(AsaApplication, application)
+    if app.runtime.leadership is not None:
+        await app.runtime.leadership.stop()
     for hook in app.runtime.on_stop:
         await hook(app)
     await app.last_seen.flush()

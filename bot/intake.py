@@ -18,13 +18,15 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 
 from bot.context import AsaApplication
+from bot.services import inbox as inbox_service
 from bot.services.inbox import Claimed
 from bot.telegram_bot import Throttled
 from bot.usecases import inbox
-from storage.database import DatabaseUnavailable
+from storage.database import BeforeCommit, DatabaseUnavailable, before_commit
 
 _log = logging.getLogger(__name__)
 
@@ -32,6 +34,9 @@ POLL_SECONDS = 1.0
 LEASE = timedelta(seconds=30)  # a claim not renewed for this long belongs to a dead replica
 RENEW_SECONDS = 5.0
 LISTEN_RETRY_SECONDS = 2.0
+# Processed updates are kept this long (a late copy from Telegram is recognised), then purged.
+KEEP_DONE = timedelta(days=1)
+PURGE_EVERY_SECONDS = 3600.0
 # A graceful stop (SIGTERM) waits this long for updates in flight, then hands them back.
 STOP_GRACE_SECONDS = 7.0
 
@@ -59,6 +64,7 @@ class InboxWorker:
         self._tasks = [
             loop.create_task(self._claim_loop(), name="asa:inbox"),
             loop.create_task(self._renew_loop(), name="asa:inbox-renew"),
+            loop.create_task(self._purge_loop(), name="asa:inbox-purge"),
         ]
         if self.runtime.engine.dialect.name == "postgresql":
             self._tasks.append(loop.create_task(self._listen(), name="asa:inbox-listen"))
@@ -136,7 +142,13 @@ class InboxWorker:
             update = self._parse(item)
             if update is not None:
                 processor = self.application.processor
-                await processor.process_update(update, self.application.process_update(update))
+                # Every transaction of this update also records it with its person (replays
+                # of it are then recognised: bot/handlers/scope.py).
+                token = before_commit.set(self._stamper(item))
+                try:
+                    await processor.process_update(update, self.application.process_update(update))
+                finally:
+                    before_commit.reset(token)
             await inbox.finish(
                 self.runtime.db, update_ids=[item.update_id], now=self.runtime.clock.now()
             )
@@ -148,6 +160,21 @@ class InboxWorker:
             self._in_flight.pop(item.update_id, None)
             activity.update_finished()
             self._wake.set()
+
+    def _stamper(self, item: Claimed) -> BeforeCommit:
+        """The stamp added to each transaction while `item` is processed."""
+        clock = self.runtime.clock
+
+        async def stamp(session: AsyncSession) -> None:
+            if item.person_key:
+                await inbox_service.stamp(
+                    session=session,
+                    telegram_id=item.person_key,
+                    update_id=item.update_id,
+                    now=clock.now(),
+                )
+
+        return stamp
 
     def _parse(self, item: Claimed) -> Update | None:
         """The update, or None (logged, at a bounded rate) when it cannot be read."""
@@ -178,6 +205,18 @@ class InboxWorker:
                     )
                 except Exception as error:
                     _log.warning("renewing claims failed (%s)", type(error).__name__)
+
+    async def _purge_loop(self) -> None:
+        """The leader forgets processed updates a day after they were done."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=PURGE_EVERY_SECONDS)
+            if self._stopping.is_set() or not self.runtime.leads:
+                continue
+            try:
+                await inbox.purge(self.runtime.db, before=self.runtime.clock.now() - KEEP_DONE)
+            except Exception as error:
+                _log.warning("purging the inbox failed (%s)", type(error).__name__)
 
     # -- PostgreSQL notifications ---------------------------------------------------------
 

@@ -56,11 +56,21 @@ class Leadership:
         """SQLite: there is only one process, which always leads."""
         return self._engine.dialect.name == "sqlite"
 
-    def start(self) -> None:
-        """Begin trying for the lead in the background."""
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="asa:leader")
+    async def start(self) -> None:
+        """Try for the lead once now (so a lone process leads from its first moment), then
+        keep trying, or keep holding, in the background."""
+        if self._task is not None:
+            return
+        self._stopping.clear()
+        if self.single_process:
+            await self._gain()
+        else:
+            try:
+                await self._try_lock()
+            except Exception as error:
+                _log.warning("leadership: first attempt failed (%s)", type(error).__name__)
+                await self._release_connection()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="asa:leader")
 
     async def stop(self) -> None:
         """Give the lead up (if held) and stop trying."""
@@ -72,7 +82,6 @@ class Leadership:
     async def _run(self) -> None:
         """Try, hold, check; step down on any doubt."""
         if self.single_process:
-            await self._gain()
             await self._stopping.wait()
             await self._lose()
             return

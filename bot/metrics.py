@@ -76,8 +76,8 @@ SCREENS_OPEN = Gauge(
     registry=REGISTRY,
 )
 
-# Only one process runs today: it leads. Replicas will set this from their election.
-LEADER.set(1)
+# Set by the election among replicas (bot/leader.py, wired in bot/app.py).
+LEADER.set(0)
 
 _UPDATE_FIELDS = (
     "message",

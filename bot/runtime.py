@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.data.districts import Geography, load_geography
 from bot.delivery.notifier import OutboxNotifier
 from bot.flood import FloodGate
+from bot.leader import Leadership
 from bot.services.checkins import WrongCodeLimiter
 from bot.services.notify import Notifier
 from storage.database import Database, SessionFactory, create_engine, session_factory
@@ -109,6 +110,11 @@ class Runtime:
     # Run once the bot is connected (after the application started) and when it stops.
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    # Run when this process becomes the leader of the replicas, and when it stops being it
+    # (bot/leader.py): the outbox, the alarms and the daily sweeps are the leader's work.
+    on_gain: list[Hook] = field(default_factory=list)
+    on_loss: list[Hook] = field(default_factory=list)
+    leadership: Leadership | None = None
     # The outbox dispatcher, once installed (delivery/), woken after notices are written.
     outbox: Waker | None = None
     # Where use cases hand notices (bot/services/notify.py): outbox rows, sent by `outbox`.
@@ -149,6 +155,11 @@ class Runtime:
         if self._geography is None:
             self._geography = load_geography(zones_file=self.settings.bot.zones_file)
         return self._geography
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process does the work that must happen once for the whole bot."""
+        return self.leadership is None or self.leadership.is_leader
 
     def wake_outbox(self) -> None:
         """Tell the dispatcher that new deliveries are waiting (no-op before it is installed)."""

@@ -18,8 +18,8 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
-from telegram import Update
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram import Message, Update
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, Defaults, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
@@ -46,6 +46,11 @@ def retry_after_seconds(error: RetryAfter) -> float:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return float(value) if isinstance(value, int | float) else 1.0
+
+
+def _not_modified(error: BadRequest) -> bool:
+    """Telegram's answer to an edit that changes nothing."""
+    return "message is not modified" in str(error).lower()
 
 
 class SessionOpenDuringRequest(RuntimeError):
@@ -220,6 +225,37 @@ class AsaBot(ExtBot[None]):
             raw_dumps = logging.getLogger(name)
             if not any(isinstance(f, _DropRawUpdateDumps) for f in raw_dumps.filters):
                 raw_dumps.addFilter(_DropRawUpdateDumps())
+
+    async def answer_callback_query(self, *args: Any, **kwargs: Any) -> bool:
+        """Answer a button press; a press that can no longer be answered (too old, or answered
+        already by a replica that died) is logged and skipped, never fatal: the answer only
+        stops the button's spinner, and the work behind the press must still be done."""
+        try:
+            return await super().answer_callback_query(*args, **kwargs)
+        except BadRequest as error:
+            if "query is too old" not in str(error).lower():
+                raise
+            self._throttle.warning("old-query", "a button press could not be answered any more")
+            return False
+
+    async def edit_message_text(self, *args: Any, **kwargs: Any) -> Message | bool:
+        """Edit a message's text; an edit to what it already says is done, not an error (a
+        second press of a button, or an update processed again after its replica died)."""
+        try:
+            return await super().edit_message_text(*args, **kwargs)
+        except BadRequest as error:
+            if not _not_modified(error):
+                raise
+            return True
+
+    async def edit_message_reply_markup(self, *args: Any, **kwargs: Any) -> Message | bool:
+        """Replace a message's buttons; the same buttons again are done, not an error."""
+        try:
+            return await super().edit_message_reply_markup(*args, **kwargs)
+        except BadRequest as error:
+            if not _not_modified(error):
+                raise
+            return True
 
     @property
     def malformed_updates(self) -> int:

@@ -285,6 +285,9 @@ class Dispatcher:
 
         Returns how many deliveries were attempted in this pass.
         """
+        if not self.runtime.leads:
+            # Another replica leads: the outbox is its work (Telegram's pace is the token's).
+            return 0
         async with self._lock:
             await self.runtime.db.run(self._prepare)
             for hook in list(self.before_send):

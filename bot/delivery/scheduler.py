@@ -39,6 +39,7 @@ def install(application: AsaApplication) -> None:
     """Add the outbox's start-up and shutdown hooks (call once from build_application)."""
     application.runtime.on_start.append(_start)
     application.runtime.on_stop.append(_stop)
+    application.runtime.on_gain.append(schedule_all)
 
 
 def _job_queue(application: AsaApplication) -> JobQueue[Any] | None:
@@ -113,7 +114,8 @@ async def _start(application: Application[Any, Any, Any, Any, Any, Any]) -> None
         name=START_JOB,
         job_kwargs={"id": START_JOB, "replace_existing": True, "misfire_grace_time": None},
     )
-    await schedule_all(app)
+    # The alarms from the tables are set by schedule_all when this process leads
+    # (runtime.on_gain): only the leader's alarms would do anything.
 
 
 def _prepare(dispatcher: Dispatcher) -> None:

@@ -16,7 +16,9 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 from bot.context import AsaApplication, AsaContext
 from bot.flows import FLOWS
 from bot.handlers import GROUP_GUARDS, GROUP_SCOPE
+from bot.handlers.dispatch import reask_open_flow
 from bot.usecases.scope import resolve_actor
+from storage.database import before_commit
 
 _log = logging.getLogger(__name__)
 
@@ -41,15 +43,29 @@ async def resolve_scope(update: Update, context: AsaContext) -> None:
             return flow.timeout(settings)
         return timedelta(minutes=settings.bot.flow_timeout_minutes)
 
-    actor, stale = await resolve_actor(
-        context.db,
-        telegram_id=user.id,
-        config_admins=settings.bot.admins,
-        default_language=settings.bot.default_language,
-        now=context.clock.now(),
-        timeout_of=timeout_of,
-    )
+    # Reading who this is records no effect of the update (see bot/intake.py's stamp).
+    token = before_commit.set(None)
+    try:
+        actor, stale = await resolve_actor(
+            context.db,
+            telegram_id=user.id,
+            config_admins=settings.bot.admins,
+            default_language=settings.bot.default_language,
+            now=context.clock.now(),
+            timeout_of=timeout_of,
+            update_id=update.update_id,
+        )
+    finally:
+        before_commit.reset(token)
     context.actor = actor
+    if actor.facts.get("applied"):
+        # Processed again after the replica that first did it died: its effects are in the
+        # database already, and applying it twice would answer twice (or take a text for the
+        # next step). Whether its answer reached the person is unknown, so the question now
+        # open is asked again: at worst a question twice, never a person left without one.
+        _log.info("update %s was already applied; not processed again", update.update_id)
+        await reask_open_flow(update, context)
+        raise ApplicationHandlerStop
     if stale:
         context.app.last_seen.note(user.id)
     if context.app.processor.take_warning(update.update_id):

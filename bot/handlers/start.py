@@ -260,6 +260,8 @@ async def ask_forget_again(update: Update, context: AsaContext, run: Run[ForgetQ
 async def purge_job(context: AsaContext) -> None:
     """Daily: erase everyone inactive for longer than the retention period, as /forget does,
     and drop the drafts of flows nobody finished."""
+    if not context.runtime.leads:
+        return  # the leading replica sweeps, once for the whole bot
     settings = context.settings
     longest = max(settings.bot.flow_timeout_minutes, settings.bot.prompt_timeout_minutes)
     purged = await registering.purge(

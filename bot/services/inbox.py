@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, update
+from sqlalchemy import and_, case, delete, exists, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import InboxStatus, InboxUpdate
+from storage.models import ChatState, InboxStatus, InboxUpdate
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,28 @@ async def claim(
     )
     claimed = [Claimed(*row) for row in rows.all()]
     return sorted(claimed, key=lambda item: item.update_id)
+
+
+async def stamp(*, session: AsyncSession, telegram_id: int, update_id: int, now: datetime) -> None:
+    """This transaction holds the effects of `update_id` for this person: remember it with them,
+    so the update is recognised if it is ever processed again (its replica died after this)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(ChatState).values(
+        telegram_id=telegram_id, draft={}, updated_at=now, last_update_id=update_id
+    )
+    newer = statement.excluded.last_update_id
+    current = col(ChatState.last_update_id)
+    await session.exec(
+        statement.on_conflict_do_update(
+            index_elements=["telegram_id"],
+            set_={
+                "last_update_id": case(
+                    (or_(current.is_(None), newer > current), newer), else_=current
+                )
+            },
+        )
+    )
 
 
 async def renew(*, session: AsyncSession, me: str, update_ids: list[int], now: datetime) -> None:

@@ -24,13 +24,22 @@ async def resolve_actor(
     default_language: str,
     now: datetime,
     timeout_of: Callable[[str], timedelta],
+    update_id: int | None = None,
 ) -> tuple[Actor, bool]:
     """The actor, and whether their last activity is stale (to be written behind).
 
     A flow idle for longer than its timeout is dropped here, and the actor says which one.
+    An update whose effects this person's data already holds (webhook mode: it is processed
+    again after its replica died) comes back as an actor with `facts["applied"]`.
     """
     person = await people.by_telegram_id(session=session, telegram_id=telegram_id)
     state = await session.get(ChatState, telegram_id)
+    applied = (
+        update_id is not None
+        and state is not None
+        and state.last_update_id is not None
+        and state.last_update_id >= update_id
+    )
     access = await access_for(
         session=session, person=person, telegram_id=telegram_id, config_admins=config_admins
     )
@@ -48,6 +57,7 @@ async def resolve_actor(
         access=access,
         flow=flow,
         expired_flow=expired,
+        facts={"applied": True} if applied else {},
     )
     stale = person is not None and (
         person.unreachable_at is not None or now - person.last_active_at >= people.TOUCH_INTERVAL

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,13 +23,14 @@ from storage.database import create_engine, session_factory
 from storage.models import CheckIn, InboxUpdate, Person, Role
 from tests.database import create_pg_scratch_database, create_schema, drop_pg_scratch
 from tests.factories import make_event
-from tests.fake_telegram import FakeTelegram
+from tests.fake_telegram import FakeTelegram, SentMessage
 from tests.fake_telegram import Person as Chat
 from tests.replicas import ReplicaSet
 
 CROWD = 300
 REPLY_TIMEOUT = 120.0  # a person whose update sat on the killed replica waits for its lease
 WELCOME = "ลงทะเบียนเรียบร้อยแล้ว"
+WELCOME_BACK = "ยินดีต้อนรับกลับมา"
 
 
 @pytest.fixture
@@ -43,35 +44,74 @@ async def pg_url() -> AsyncIterator[str]:
         await drop_pg_scratch(url)
 
 
-async def _reply(person: Chat) -> str:
-    return (await person.next_reply(timeout=REPLY_TIMEOUT)).text or ""
+def name_of(n: int) -> str:
+    """A distinct Thai name for person n (names have letters only, no digits)."""
+    letters = "กขคงจฉชซฌญ"
+    return "อาสา " + "".join(letters[int(d)] for d in f"{n:03d}")
+
+
+def _has_button(text: str) -> Callable[[SentMessage], bool]:
+    return lambda m: text in m.button_texts
+
+
+def _says(text: str) -> Callable[[SentMessage], bool]:
+    return lambda m: text in (m.text or "")
+
+
+PATIENCE = 45.0  # how long a person waits for an answer before doing it again
+retries: list[int] = []  # people who had to repeat an action (a reply lost with a replica)
+
+
+async def step(
+    person: Chat,
+    action: Callable[[], Awaitable[object]],
+    expect: Callable[[SentMessage], bool],
+    *,
+    again: Callable[[], Awaitable[object]] | None = None,
+    expect_again: Callable[[SentMessage], bool] | None = None,
+) -> SentMessage:
+    """Do something and wait for the answer; like a person, if none comes, try again (the
+    same action, or what a person would do then: /start, the command once more)."""
+    await action()
+    try:
+        return await person.wait_for(expect, timeout=PATIENCE)
+    except AssertionError:
+        retries.append(person.user_id)
+        await (again or action)()
+        return await person.wait_for(expect_again or expect, timeout=REPLY_TIMEOUT)
 
 
 async def journey(person: Chat, name: str, code: str, registered: asyncio.Queue[int]) -> None:
     """A volunteer registers from scratch, then checks in with the code on the screen."""
-    await person.send("/start")
-    greeting = await person.next_reply(timeout=REPLY_TIMEOUT)
-    await person.press("ภาษาไทย", message=greeting)
-    notice = await person.next_reply(timeout=REPLY_TIMEOUT)
-    await person.press("✅ ยินยอม", message=notice)
-    await _reply(person)  # thanks
-    who = await person.next_reply(timeout=REPLY_TIMEOUT)
-    await person.press("อาสาสมัครแรงงาน", message=who)
-    await _reply(person)  # the name question
-    await person.send(name)
-    await _reply(person)  # the phone question
-    await person.send("081 234 5678")
-    await _reply(person)  # saved
-    await _reply(person)  # the district question
-    await person.send("คลองเตย")
-    role = await person.next_reply(timeout=REPLY_TIMEOUT)
-    await person.press("ประธานโซน", message=role)
-    summary = await person.next_reply(timeout=REPLY_TIMEOUT)
-    await person.press("✅ ยืนยัน", message=summary)
-    await person.wait_for(lambda m: WELCOME in (m.text or ""), timeout=REPLY_TIMEOUT)
+
+    def press(label: str, on: SentMessage) -> Callable[[], Awaitable[object]]:
+        return lambda: person.press(label, message=on)
+
+    def send(text: str) -> Callable[[], Awaitable[object]]:
+        return lambda: person.send(text)
+
+    greeting = await step(person, send("/start"), _has_button("ภาษาไทย"))
+    notice = await step(person, press("ภาษาไทย", greeting), _has_button("✅ ยินยอม"))
+    who = await step(person, press("✅ ยินยอม", notice), _has_button("อาสาสมัครแรงงาน"))
+    await step(person, press("อาสาสมัครแรงงาน", who), _says("ชื่อ-นามสกุล"))
+    await step(person, send(name), lambda m: bool(m.keyboard) and m.keyboard[0][0].request_contact)
+    await step(person, send("081 234 5678"), _says("เขต"))
+    role = await step(person, send("คลองเตย"), _has_button("ประธานโซน"))
+    summary = await step(person, press("ประธานโซน", role), _has_button("✅ ยืนยัน"))
+    await step(
+        person,
+        press("✅ ยืนยัน", summary),
+        _says(WELCOME),
+        again=send("/start"),
+        expect_again=lambda m: WELCOME in (m.text or "") or WELCOME_BACK in (m.text or ""),
+    )
     registered.put_nowait(person.user_id)
-    await person.send(f"/checkin {code}")
-    await person.wait_for(lambda m: (m.text or "").startswith("✅ เช็กอิน"), timeout=REPLY_TIMEOUT)
+    await step(
+        person,
+        send(f"/checkin {code}"),
+        lambda m: (m.text or "").startswith("✅ เช็กอิน"),
+        expect_again=lambda m: (m.text or "").startswith(("✅ เช็กอิน", "เช็กอินแล้วเมื่อ")),
+    )
 
 
 async def test_a_rolling_restart_under_a_crowd_loses_nothing_and_keeps_order(
@@ -87,7 +127,7 @@ async def test_a_rolling_restart_under_a_crowd_loses_nothing_and_keeps_order(
             people = [telegram.person(first_name=f"P{n}") for n in range(CROWD)]
             registered: asyncio.Queue[int] = asyncio.Queue()
             crowd = asyncio.gather(
-                *(journey(p, f"อาสา คนที่ {n}", event.code, registered) for n, p in enumerate(people))
+                *(journey(p, name_of(n), event.code, registered) for n, p in enumerate(people))
             )
             stop_times: list[float] = []
 
@@ -137,11 +177,22 @@ async def test_a_rolling_restart_under_a_crowd_loses_nothing_and_keeps_order(
         done_order[row.person_key].append((row.done_at, row.update_id))
     for person_key, finished in done_order.items():
         assert [u for _, u in sorted(finished)] == sorted(u for _, u in finished), person_key
-    # Every reply arrived once: the welcome and the check-in, for each person.
-    for person in people:
-        texts = [m.text or "" for m in person.messages]
-        assert sum(WELCOME in t for t in texts) == 1, texts
-        assert sum(t.startswith("✅ เช็กอิน") for t in texts) == 1, texts
+    # Replies: once each, except around the updates the killed replica was processing at the
+    # instant it died. Those were processed again by another replica; whether the dead one
+    # had already answered is unknowable, so such a person may see an answer twice, or see
+    # none and repeat (the action itself is never applied twice: see the counts above).
+    replayed = [row for row in inbox if row.attempts > 1]
+    twice = [
+        p.user_id
+        for p in people
+        if sum(WELCOME in (m.text or "") for m in p.messages) > 1
+        or sum((m.text or "").startswith("✅ เช็กอิน") for m in p.messages) > 1
+    ]
+    print(
+        f"\nreplicas: {len(inbox)} updates, {len(replayed)} processed again after the kill, "
+        f"{len(twice)} people saw an answer twice, {len(set(retries))} repeated an action"
+    )
+    assert len(twice) + len(set(retries)) <= len(replayed)
     # The graceful stop finished what it had within the 10 seconds allowed.
     assert len(stop_times) == 1
     assert stop_times[0] < 10, stop_times
