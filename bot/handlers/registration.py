@@ -42,7 +42,7 @@ from bot.data.districts import District, Geography, search_districts
 from bot.handlers import GROUP_MAIN, checkin
 from bot.handlers.core import LANG_CALLBACK_PREFIX
 from bot.handlers.updates import message_of, query_of, user_of
-from bot.i18n import dates, translator
+from bot.i18n import dates, terms, translator
 from bot.services import people, privacy
 from bot.services import registration as reg
 from bot.services.errors import DomainError
@@ -166,17 +166,17 @@ def final(callback: Callback) -> Callable[[Update, AsaContext], Coroutine[Any, A
 
 def type_label(context: AsaContext, value: str) -> str:
     """A participant type in the person's language."""
-    return context.t(f"reg.type.{value}")
+    return context.t(terms.participant_type(value))
 
 
 def agency_label(context: AsaContext, value: str) -> str:
     """An agency's name in the person's language."""
-    return context.t(f"reg.agency.{value}")
+    return context.t(terms.agency(value))
 
 
 def role_label(context: AsaContext, value: str) -> str:
     """A volunteer role in the person's language."""
-    return context.t(f"reg.role.{value}")
+    return context.t(terms.volunteer_role(value))
 
 
 def district_label(context: AsaContext, district: District, geo: Geography) -> str:
