@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
@@ -62,7 +62,6 @@ DISTRICT_CAPS = (12, 6, 3, 0)
 ARRIVAL_SLOTS_SHOWN = 12
 BAR_WIDTH = 10
 CHART_SLOTS_MAX = 96
-CAPTION_LIMIT = 1024
 PICK_TITLE_CHARS = 40
 VOLUNTEER_KEYWORDS = frozenset({"volunteers", "volunteer", "อาสา", "อาสาสมัคร"})
 
@@ -155,7 +154,8 @@ def _attendance_lines(t: Translator, result: Headcount) -> list[str]:
         t("report.headcount.now", present=result.present, late=result.late),
         t("report.headcount.how", registered=result.registered, walkins=result.walkins),
     ]
-    capacity = result.event.capacity
+    # The capacity is the whole event's: beside one zone's sign-ups it would mislead.
+    capacity = result.event.capacity if result.zone_limit is None else None
     values = {
         "signed_up": result.signed_up,
         "came": result.signed_up_arrived,
@@ -445,7 +445,7 @@ async def chart_pressed(update: Update, context: AsaContext) -> None:
         chat_id=context.actor.telegram_id,
         photo=png,
         filename=f"headcount-{result.event.code}.png",
-        caption=caption[:CAPTION_LIMIT],
+        caption=caption[: MessageLimit.CAPTION_LENGTH],
     )
 
 
@@ -488,7 +488,7 @@ async def _send_files(context: AsaContext, files: ExportFiles, caption: str) -> 
             chat_id=context.actor.telegram_id,
             document=data,
             filename=f"{files.stem}.{suffix}",
-            caption=caption[:CAPTION_LIMIT],
+            caption=caption[: MessageLimit.CAPTION_LENGTH],
         )
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_
 from sqlalchemy import select as sql_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -35,6 +35,7 @@ from bot.services.headcount import (
     ROLE_ORDER,
     AnySelect,
     Headcount,
+    arrivals_sign_up,
     count_event,
     counted_person,
     event_by_id,
@@ -49,7 +50,6 @@ from storage.models import (
     ParticipantType,
     Person,
     Registration,
-    RegistrationStatus,
     VolunteerRole,
 )
 
@@ -82,20 +82,23 @@ class Labels:
     tz: ZoneInfo
     zone_names: Mapping[int, str]
 
+    def _term(self, kind: type[StrEnum], key: Callable[[str], str], raw: str | None) -> str:
+        """A stored value by its term; one this version does not know, as it is."""
+        if raw and raw in kind._value2member_map_:
+            return self.t(key(raw))
+        return raw or ""
+
     def participant_type(self, raw: str | None) -> str:
-        """A participant type by its term; an unknown stored value as it is."""
-        known = raw in ParticipantType._value2member_map_
-        return self.t(terms.participant_type(raw)) if raw and known else raw or ""
+        """A participant type by its term."""
+        return self._term(ParticipantType, terms.participant_type, raw)
 
     def role(self, raw: str | None) -> str:
-        """A volunteer role by its term; an unknown stored value as it is."""
-        known = raw in VolunteerRole._value2member_map_
-        return self.t(terms.volunteer_role(raw)) if raw and known else raw or ""
+        """A volunteer role by its term."""
+        return self._term(VolunteerRole, terms.volunteer_role, raw)
 
     def agency(self, raw: str | None) -> str:
-        """An agency by its term; an unknown stored value as it is."""
-        known = raw in Agency._value2member_map_
-        return self.t(terms.agency(raw)) if raw and known else raw or ""
+        """An agency by its term."""
+        return self._term(Agency, terms.agency, raw)
 
     def method(self, raw: str | None) -> str:
         """How a person was checked in, in words."""
@@ -131,11 +134,6 @@ def _phone(phone: str | None) -> str:
 def _attendee_query(event_id: int) -> AnySelect:
     """One row per attendee with everything the export shows, in order of arrival."""
     performer = aliased(Person)
-    signed_up = and_(
-        col(Registration.event_id) == CheckIn.event_id,
-        col(Registration.person_id) == CheckIn.person_id,
-        col(Registration.status) == RegistrationStatus.REGISTERED,
-    )
     return (
         sql_select(
             col(Person.full_name),
@@ -161,7 +159,7 @@ def _attendee_query(event_id: int) -> AnySelect:
         .join(Person, counted_person(CheckIn.person_id))
         .outerjoin(District, col(District.code) == Person.district_code)
         .outerjoin(performer, col(performer.id) == CheckIn.performed_by_id)
-        .outerjoin(Registration, signed_up)
+        .outerjoin(Registration, arrivals_sign_up())
         .where(col(CheckIn.event_id) == event_id)
         .order_by(col(CheckIn.checked_in_at), col(CheckIn.id))
     )

@@ -346,6 +346,15 @@ def counted_person(person_id: Any) -> ColumnElement[bool]:
     return and_(col(Person.id) == person_id, col(Person.merged_into_id).is_(None))
 
 
+def arrivals_sign_up() -> ColumnElement[bool]:
+    """Join condition: a check-in's sign-up (a place held at the same event), if any."""
+    return and_(
+        col(Registration.event_id) == CheckIn.event_id,
+        col(Registration.person_id) == CheckIn.person_id,
+        col(Registration.status) == RegistrationStatus.REGISTERED,
+    )
+
+
 def not_merged(person_id: Any) -> ColumnElement[bool]:
     """The row's person was not merged into another record, without joining every person.
 
@@ -437,11 +446,6 @@ async def _breakdown(
     are sign-ups, so COUNT(*) counts people. Whether an arrival had signed up is counted here
     too, which keeps the sign-up count itself a plain count (see `_signed_up`).
     """
-    signed_up = and_(
-        col(Registration.event_id) == CheckIn.event_id,
-        col(Registration.person_id) == CheckIn.person_id,
-        col(Registration.status) == RegistrationStatus.REGISTERED,
-    )
     keys = (
         col(Person.participant_type),
         col(Person.volunteer_role),
@@ -463,7 +467,7 @@ async def _breakdown(
         .select_from(CheckIn)
         .join(Person, counted_person(CheckIn.person_id))
         .outerjoin(District, col(District.code) == Person.district_code)
-        .outerjoin(Registration, signed_up)
+        .outerjoin(Registration, arrivals_sign_up())
         .where(col(CheckIn.event_id) == event_id)
         .group_by(*keys)
     )

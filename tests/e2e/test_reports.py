@@ -198,6 +198,9 @@ async def test_coordinators_see_only_their_zones(bot: BotHarness, telegram: Fake
     text = (await ask(chatter, "/headcount")).text or ""
     assert "แสดงเฉพาะ โซน 4" in text
     assert "อยู่ในงานตอนนี้ 30 คน" in text
+    # Zone 4's own sign-ups and walk-ins; the event's capacity is not theirs to compare with.
+    assert "ลงทะเบียนกับบอท 29 · มาหน้างาน 1" in text
+    assert "ลงชื่อร่วมงาน 29 · มาแล้ว 29 · ยังไม่มา 0" in text
     assert "• อาสาสมัครแรงงาน 30" in text
     assert "• เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน 0" in text
     assert "โซน 4: 30" in text
