@@ -162,6 +162,8 @@ def _people(size: Size, geography: Geography, now: datetime) -> Iterator[tuple[A
     roles = [VolunteerRole.VOLUNTEER] * 17 + [VolunteerRole.ZONE_CHAIR, VolunteerRole.TAXI_CHAIR]
     roles += [VolunteerRole.ZONE_COORDINATOR]
     agencies = list(Agency)
+    # The timed event's walk-ins: staff entered them at the door, without Telegram.
+    walkins = range(_walkins_from(size), size.attendees + 1)
     for i in range(size.people):
         draw = rng.random()
         if draw < 0.8:
@@ -172,9 +174,10 @@ def _people(size: Size, geography: Geography, now: datetime) -> Iterator[tuple[A
             kind = rng.choice([ParticipantType.SPEAKER, ParticipantType.STAFF])
             agency, role = None, None
         registered = now - timedelta(days=rng.randrange(CHUNK_DAYS))
+        walkin = i + 1 in walkins
         yield (
             i + 1,
-            10_000_000 + i,
+            None if walkin else 10_000_000 + i,
             f"อาสา ทดสอบ {i + 1}",
             f"08{i:08d}",
             kind,
@@ -183,7 +186,13 @@ def _people(size: Size, geography: Geography, now: datetime) -> Iterator[tuple[A
             role,
             registered,
             registered,
+            walkin,
         )
+
+
+def _walkins_from(size: Size) -> int:
+    """The first of the timed event's attendees who walked in (the rest had registered)."""
+    return round(size.attendees * REGISTERED_SHARE) + 1
 
 
 PEOPLE_COLUMNS = (
@@ -197,6 +206,7 @@ PEOPLE_COLUMNS = (
     "volunteer_role",
     "registered_at",
     "consent_at",
+    "is_walkin",
 )
 
 
@@ -252,7 +262,7 @@ def _checkins(size: Size, starts: dict[int, datetime]) -> Iterator[tuple[Any, ..
     nobody checks in twice to one event and everybody attends some.
     """
     rng = random.Random(SEED + 1)
-    walkins_from = round(size.attendees * REGISTERED_SHARE) + 1
+    walkins_from = _walkins_from(size)
     for person in range(1, size.attendees + 1):
         method = CheckInMethod.WALKIN if person >= walkins_from else rng.choice(METHODS)
         yield _checkin(rng, TARGET_EVENT, person, starts[TARGET_EVENT], method)

@@ -3,6 +3,13 @@
 The plan is spelled out in constants so that tests can state the figures the bot must report
 (69 volunteers from zones 3 and 4, 200 agency officials, 82 speakers, civil servants, staff and
 observers) without recomputing them the way the code under test does.
+
+How people came, in the words of the reports (CONTRIBUTING.md, "Words"): every 32nd attendee
+(11) is a walk-in whom staff entered at the door (no Telegram, no sign-up); the other 340
+registered with the bot and signed up through /events; nine more registered and signed up but
+never came. Options build the other cases: `walkins=False` makes the 11 people who registered
+with the bot but never signed up (they check in themselves), `signups=False` the seminar of
+issue 11, where all 351 registered with the bot and nobody signed up through /events.
 """
 
 from __future__ import annotations
@@ -11,7 +18,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func, insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.database import SessionFactory, create_engine, session_factory
@@ -56,20 +67,33 @@ EXPECTED_SUMMARY_TH = (
     "ณ โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น มีผู้เข้าร่วมทั้งหมด 351 คน ประกอบด้วย "
     "อาสาสมัครแรงงานจากโซน 3 (เขตคลองเตย เขตบางนา เขตประเวศ เขตพระโขนง เขตสวนหลวง "
     "และเขตวัฒนา) และโซน 4 (เขตบางกะปิ เขตคันนายาว เขตลาดพร้าว เขตบึงกุ่ม "
-    "และเขตวังทองหลาง) จำนวน 69 คน เจ้าหน้าที่จากหน่วยงานในสังกัดกระทรวงแรงงาน "
-    "จำนวน 200 คน วิทยากร ข้าราชการ เจ้าหน้าที่ และผู้สังเกตการณ์ จำนวน 82 คน"
+    "และเขตวังทองหลาง) จำนวน 69 คน เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน "
+    "จำนวน 200 คน วิทยากร ข้าราชการ ทีมงาน และผู้สังเกตการณ์ จำนวน 82 คน"
 )
 EXPECTED_SUMMARY_EN = (
     "สัมมนาเครือข่ายอาสาสมัครแรงงานกรุงเทพมหานคร was held on Wednesday 22 July 2020 "
     "at โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น. 351 people took part: 69 labour volunteers from "
     "Zone 3 (Khlong Toei, Bang Na, Prawet, Phra Khanong, Suan Luang and Watthana) and "
     "Zone 4 (Bang Kapi, Khan Na Yao, Lat Phrao, Bueng Kum and Wang Thonglang), "
-    "200 officials of the Ministry of Labour's agencies and "
+    "200 officials of Ministry of Labour agencies and "
     "82 speakers, civil servants, staff and observers."
+)
+# A coordinator of zone 4: the event's total first, then their zone's share and its breakdown.
+EXPECTED_SUMMARY_ZONE_4_TH = (
+    "สัมมนาเครือข่ายอาสาสมัครแรงงานกรุงเทพมหานคร เมื่อวันพุธที่ 22 กรกฎาคม 2563 "
+    "ณ โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น มีผู้เข้าร่วมทั้งหมด 351 คน ในจำนวนนี้มาจากโซน 4 "
+    "30 คน ประกอบด้วย อาสาสมัครแรงงานจากโซน 4 (เขตบางกะปิ เขตคันนายาว เขตลาดพร้าว "
+    "เขตบึงกุ่ม และเขตวังทองหลาง) จำนวน 30 คน"
+)
+EXPECTED_SUMMARY_ZONE_4_EN = (
+    "สัมมนาเครือข่ายอาสาสมัครแรงงานกรุงเทพมหานคร was held on Wednesday 22 July 2020 "
+    "at โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น. 351 people took part, 30 of them from Zone 4: "
+    "30 labour volunteers from Zone 4 (Bang Kapi, Khan Na Yao, Lat Phrao, Bueng Kum and "
+    "Wang Thonglang)."
 )
 EXPECTED_SUMMARY_NOBODY_TH = (
     "สัมมนาเครือข่ายอาสาสมัครแรงงานกรุงเทพมหานคร เมื่อวันพุธที่ 22 กรกฎาคม 2563 "
-    "ณ โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น ยังไม่มีผู้ลงชื่อเข้าร่วม"
+    "ณ โรงแรมมิราเคิล แกรนด์ คอนเวนชั่น ยังไม่มีผู้เช็กอิน"
 )
 
 # What the bot must report for the plan above.
@@ -84,12 +108,19 @@ EXPECTED_ROLES = {
     "volunteer": 56,
 }
 EXPECTED_DISTRICTS = {code: sum(counts) for code, counts in VOLUNTEER_PLAN.items()}
-# Every 25th attendee is late, every 32nd came as a walk-in (no registration); nine volunteers
-# registered and never came.
+# Every 25th attendee is late, every 32nd came as a walk-in entered by staff (or, with
+# walkins=False, registered with the bot but never signed up); nine volunteers registered and
+# signed up, and never came.
 LATE_EVERY = 25
 WALKIN_EVERY = 32
 NO_SHOWS = 9
 CAPACITY = 400
+WALKINS = len(range(0, EXPECTED_TOTAL, WALKIN_EVERY))  # 11
+# Arrivals who registered with the bot themselves, and sign-ups (those who came, and all).
+REGISTERED = EXPECTED_TOTAL - WALKINS  # 340
+SIGNED_UP_ARRIVED = EXPECTED_TOTAL - WALKINS  # 340
+SIGNED_UP = SIGNED_UP_ARRIVED + NO_SHOWS  # 349
+LATE = len(range(0, EXPECTED_TOTAL, LATE_EVERY))  # 15
 
 
 @asynccontextmanager
@@ -112,8 +143,8 @@ class Seminar:
 
     @property
     def walkins(self) -> int:
-        """How many attendees came without registering."""
-        return len(range(0, len(self.attendees), WALKIN_EVERY))
+        """How many attendees staff entered at the door (none when built with walkins=False)."""
+        return sum(1 for person in self.attendees if person.is_walkin)
 
     @property
     def late(self) -> int:
@@ -135,7 +166,7 @@ def plan_people() -> list[Person]:
     return [
         Person(
             full_name=f"{prefix} {number}",
-            phone=f"08{number:08d}",
+            phone=f"+668{number:08d}",  # stored as E.164, as the bot stores numbers
             participant_type=kind,
             district_code=district,
             volunteer_role=role,
@@ -183,8 +214,15 @@ async def seed_seminar(
     telegram_ids: Sequence[int] | None = None,
     check_in: bool = True,
     code: str = SEMINAR_CODE,
+    walkins: bool = True,
+    signups: bool = True,
 ) -> Seminar:
-    """Build the seminar: event, 351 attendees (+ no-shows), registrations and check-ins."""
+    """Build the seminar: event, 351 attendees (+ no-shows), sign-ups and check-ins.
+
+    `walkins`: every 32nd attendee was entered by staff at the door (only with check_in: a
+    walk-in does not check in by themselves); else they registered with the bot, unsigned up.
+    `signups`: the others signed up through /events (else nobody did, the no-shows included).
+    """
     await ensure_districts(session, ZONES)
     event = Event(
         title=SEMINAR_TITLE,
@@ -200,6 +238,11 @@ async def seed_seminar(
     if telegram_ids is not None:
         for person, telegram_id in zip(people, telegram_ids, strict=False):
             person.telegram_id = telegram_id
+    walkins = walkins and check_in
+    for index, person in enumerate(people):
+        if walkins and index % WALKIN_EVERY == 0:
+            person.is_walkin = True
+            person.telegram_id = None
     no_shows = [
         Person(
             full_name=f"ไม่มา {i}",
@@ -209,33 +252,56 @@ async def seed_seminar(
         )
         for i in range(NO_SHOWS)
     ]
-    session.add_all(people + no_shows)
     await session.flush()
     assert event.id is not None
+    await insert_all(session, people + no_shows)
     seminar = Seminar(event=event, attendees=people, no_shows=no_shows)
+    rows: list[SQLModel] = []
     for index, person in enumerate(people):
         assert person.id is not None
-        walkin = index % WALKIN_EVERY == 0
-        if not walkin:
-            session.add(Registration(event_id=event.id, person_id=person.id))
+        if signups and index % WALKIN_EVERY != 0:
+            rows.append(Registration(event_id=event.id, person_id=person.id))
         if check_in:
-            session.add(checkin_for(event, person, index))
-    for person in no_shows:
+            rows.append(checkin_for(event, person, index))
+    for person in no_shows if signups else ():
         assert person.id is not None
-        session.add(
+        rows.append(
             Registration(
                 event_id=event.id, person_id=person.id, status=RegistrationStatus.REGISTERED
             )
         )
-    await session.flush()
+    await insert_all(session, [row for row in rows if isinstance(row, Registration)])
+    await insert_all(session, [row for row in rows if isinstance(row, CheckIn)])
     return seminar
+
+
+async def insert_all(session: AsyncSession, records: Sequence[SQLModel]) -> None:
+    """Insert records of one table in one statement, and give each its id.
+
+    The ORM inserts them one by one on SQLite; with 40 ms added to every statement
+    (ASA_DB_LATENCY_MS) the seminar's thousand rows took 45 s to build. The rows go in with
+    one executemany, in order, in this session's transaction (nothing else writes meanwhile in
+    a test), so their ids are the next ones, ascending; the records are then the session's.
+    """
+    if not records:
+        return
+    table: Any = type(records[0]).__table__  # type: ignore[attr-defined]
+    before = (await session.exec(select(func.coalesce(func.max(table.c.id), 0)))).one()
+    values = [record.model_dump(exclude={"id"}) for record in records]
+    await session.exec(insert(table), params=values)
+    ids = await session.exec(select(table.c.id).where(table.c.id > before).order_by(table.c.id))
+    for record, new_id in zip(records, ids.all(), strict=True):
+        record.id = new_id  # type: ignore[attr-defined]
+        # Now a stored row the session knows: a test's later change to it is an UPDATE.
+        make_transient_to_detached(record)
+        session.add(record)
 
 
 def checkin_for(event: Event, person: Person, index: int) -> CheckIn:
     """The planned check-in of the index-th attendee: arrivals spread over 90 minutes."""
     assert event.id is not None
     assert person.id is not None
-    walkin = index % WALKIN_EVERY == 0
+    walkin = person.is_walkin
     late = index % LATE_EVERY == 0
     # From 45 minutes before the start, one arrival every 7 seconds; the late ones after it.
     offset = timedelta(minutes=-45, seconds=index * 7)

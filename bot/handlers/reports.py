@@ -1,44 +1,53 @@
-"""Reports for organisers: /headcount (with refresh and chart buttons), /summary and /export."""
+"""Reports for organisers: /headcount (with refresh and chart buttons), /summary and /export.
+
+Handlers parse the update, call one use case (bot/usecases/reports.py) and render its result.
+Buttons outside flows, each re-checked when pressed (the use case asks again who may see what):
+  hc:<event>   an event picked from the list /headcount offers for an unknown argument
+  hcr:<event>  refresh a headcount in place
+  hcc:<event>  draw a headcount as a chart
+  sm:<event>   an event picked for /summary
+  ex:<event>   an event picked for /export
+"""
 
 from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
 from bot.handlers import GROUP_MAIN
-from bot.handlers.common import reply_domain_error, sender_access
-from bot.handlers.updates import message_of, query_of, user_of
-from bot.i18n import Translator
+from bot.handlers.common import MESSAGE_LIMIT, reply_domain_error
+from bot.handlers.dispatch import Callback
+from bot.handlers.updates import args_of, message_of, parse_id, query_of
+from bot.i18n import Translator, terms
 from bot.i18n.dates import format_date, format_time
 from bot.render.chart_data import ChartData
-from bot.services import exports
-from bot.services import headcount as counting
-from bot.services.access import Access, Capability
 from bot.services.errors import DomainError
+from bot.services.exports import ExportFiles
 from bot.services.headcount import (
     AGENCY_ORDER,
     BUCKET_SECONDS,
+    GROUP_OTHERS,
     GROUPS,
+    OTHER_TYPES,
     ROLE_ORDER,
-    EventNotFound,
     Headcount,
     ZoneCount,
 )
 from bot.services.startup import geography
-from bot.services.summary import summary_text, zone_label
-from storage.models import Event
+from bot.services.summary import summary_text, zone_label, zones_phrase
+from bot.usecases import reports
+from bot.usecases.reports import EventChoice, Labels, Summary
 
 # Buttons: pick an event from a list, refresh a headcount in place, draw its chart.
 PICK_HEADCOUNT = "hc:"
@@ -46,16 +55,17 @@ REFRESH = "hcr:"
 CHART = "hcc:"
 PICK_SUMMARY = "sm:"
 PICK_EXPORT = "ex:"
-EVENT_ID = r"(\d{1,9})$"
 
-MESSAGE_LIMIT = 4096
 # Districts listed per zone before the rest are folded into one line; tried in this order
 # until the message fits Telegram's limit.
 DISTRICT_CAPS = (12, 6, 3, 0)
 ARRIVAL_SLOTS_SHOWN = 12
 BAR_WIDTH = 10
 CHART_SLOTS_MAX = 96
+PICK_TITLE_CHARS = 40
 VOLUNTEER_KEYWORDS = frozenset({"volunteers", "volunteer", "อาสา", "อาสาสมัคร"})
+
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,9 +77,9 @@ def zone_names(context: AsaContext) -> dict[int, str]:
     return {zone.number: zone.name(context.lang) for zone in geography(context.runtime).zones}
 
 
-def _count_line(t: Translator, key: str, count: int) -> str:
+def _count_line(t: Translator, label: str, count: int) -> str:
     """One line of a table: "• label 12"."""
-    return t("report.headcount.item", label=t(key), count=count)
+    return t("report.headcount.item", label=html.escape(label), count=count)
 
 
 def _zone_lines(t: Translator, zone: ZoneCount, names: dict[int, str], cap: int) -> list[str]:
@@ -95,6 +105,24 @@ def _zone_lines(t: Translator, zone: ZoneCount, names: dict[int, str], cap: int)
     return lines
 
 
+def _group_lines(t: Translator, result: Headcount) -> list[str]:
+    """The three attendee groups; the third one's types on the line below it."""
+    lines = []
+    for group in GROUPS:
+        lines.append(_count_line(t, t(terms.group(group)), result.groups.get(group, 0)))
+        if group == GROUP_OTHERS and result.groups.get(group, 0):
+            kinds = [
+                t(
+                    "report.headcount.district",
+                    name=html.escape(t(terms.participant_type(kind))),
+                    count=result.types.get(kind, 0),
+                )
+                for kind in OTHER_TYPES
+            ]
+            lines.append("   " + " · ".join(kinds))
+    return lines
+
+
 def _bar(count: int, biggest: int) -> str:
     """A little bar of block characters, proportional to the biggest slot."""
     if biggest <= 0 or count <= 0:
@@ -117,6 +145,28 @@ def _arrival_lines(t: Translator, result: Headcount, tz: ZoneInfo) -> list[str]:
     for slot, count in shown:
         clock = format_time(slot, lang=lang, tz=tz)
         lines.append(t("report.headcount.slot", time=clock, bar=_bar(count, biggest), count=count))
+    return lines
+
+
+def _attendance_lines(t: Translator, result: Headcount) -> list[str]:
+    """Who is here, how they came (registered with the bot, or walked in), and the sign-ups."""
+    lines = [
+        t("report.headcount.now", present=result.present, late=result.late),
+        t("report.headcount.how", registered=result.registered, walkins=result.walkins),
+    ]
+    # The capacity is the whole event's: beside one zone's sign-ups it would mislead.
+    capacity = result.event.capacity if result.zone_limit is None else None
+    values = {
+        "signed_up": result.signed_up,
+        "came": result.signed_up_arrived,
+        "waiting": result.not_arrived,
+    }
+    if capacity:
+        lines.append(t("report.headcount.signups", **values, capacity=capacity))
+    else:
+        lines.append(t("report.headcount.signups_open", **values))
+    if result.checked_out:
+        lines.append(t("report.headcount.left", arrived=result.arrived, left=result.checked_out))
     return lines
 
 
@@ -149,31 +199,15 @@ def headcount_text(*, result: Headcount, view: View, cap: int) -> str:
         ),
     ]
     if result.zone_limit is not None:
-        zones = ", ".join(zone_label(t, z, names) for z in sorted(result.zone_limit))
-        lines.append(t("report.headcount.scope", zones=html.escape(zones or "-")))
-    capacity = str(event.capacity) if event.capacity else t("report.headcount.no_limit")
-    lines += [
-        "",
-        t(
-            "report.headcount.now",
-            present=result.present,
-            registered=result.registered,
-            capacity=capacity,
-        ),
-        t(
-            "report.headcount.extra",
-            walkins=result.walkins,
-            late=result.late,
-            waiting=result.not_arrived,
-        ),
-    ]
-    if result.checked_out:
-        lines.append(t("report.headcount.left", arrived=result.arrived, left=result.checked_out))
-    lines += ["", t("report.headcount.by_group")]
-    lines += [_count_line(t, f"report.group.{g}", result.groups.get(g, 0)) for g in GROUPS]
+        zones = zones_phrase(t, result.zone_limit, names)
+        lines.append(t("report.headcount.scope", zones=html.escape(zones)))
+    lines += ["", *_attendance_lines(t, result)]
+    lines += ["", t("report.headcount.by_group"), *_group_lines(t, result)]
     lines.append(t("report.headcount.total", count=result.total))
     lines += ["", t("report.headcount.by_role")]
-    lines += [_count_line(t, f"report.role.{r}", result.roles.get(r, 0)) for r in ROLE_ORDER]
+    lines += [
+        _count_line(t, t(terms.volunteer_role(r)), result.roles.get(r, 0)) for r in ROLE_ORDER
+    ]
     lines += ["", t("report.headcount.by_zone")]
     for zone in result.zones:
         lines += _zone_lines(t, zone, names, cap)
@@ -184,7 +218,7 @@ def headcount_text(*, result: Headcount, view: View, cap: int) -> str:
     if result.zone_limit is None:
         lines += ["", t("report.headcount.by_agency")]
         lines += [
-            _count_line(t, f"report.agency.{a}", result.agencies.get(a, 0)) for a in AGENCY_ORDER
+            _count_line(t, t(terms.agency(a)), result.agencies.get(a, 0)) for a in AGENCY_ORDER
         ]
     lines += ["", t("report.headcount.arrivals")]
     lines += _arrival_lines(t, result, tz)
@@ -222,15 +256,15 @@ def headcount_keyboard(t: Translator, event_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def events_keyboard(
-    t: Translator, events: Sequence[Event], prefix: str, context: AsaContext
-) -> InlineKeyboardMarkup:
+def events_keyboard(context: AsaContext, choice: EventChoice, prefix: str) -> InlineKeyboardMarkup:
     """One button per recent event: its short date and title."""
-    tz = context.settings.tz
+    tz, lang = context.settings.tz, context.lang
     rows = []
-    for event in events:
-        date = format_date(event.starts_at, lang=t.lang, tz=tz, style="short")
-        title = event.title if len(event.title) <= 40 else event.title[:39] + "…"
+    for event in choice.events:
+        date = format_date(event.starts_at, lang=lang, tz=tz, style="short")
+        title = event.title
+        if len(title) > PICK_TITLE_CHARS:
+            title = title[: PICK_TITLE_CHARS - 1] + "…"
         rows.append(
             [InlineKeyboardButton(f"{date} · {title}", callback_data=f"{prefix}{event.id}")]
         )
@@ -242,7 +276,7 @@ def chart_data(result: Headcount, t: Translator, tz: ZoneInfo, names: dict[int, 
     return ChartData(
         title=t("report.chart.title", title=result.event.title),
         groups_title=t("report.chart.groups"),
-        groups=[(t(f"report.group.{g}"), result.groups.get(g, 0)) for g in GROUPS],
+        groups=[(t(terms.group(g)), result.groups.get(g, 0)) for g in GROUPS],
         zones_title=t("report.chart.zones"),
         zones=[(zone_label(t, z.zone, names), z.count) for z in result.zones],
         arrivals_title=t("report.chart.arrivals"),
@@ -267,82 +301,70 @@ def _filled(result: Headcount) -> list[tuple[datetime, int]]:
     return [(first + i * step, counts.get(first + i * step, 0)) for i in range(slots)]
 
 
-# ---------------------------------------------------------------------------------------------
-# Commands
-
-
-async def _choose_event(
-    update: Update,
-    context: AsaContext,
-    session: AsyncSession,
-    prefix: str,
-) -> Event | None:
-    """The event the command names; on an unknown argument, offer recent events instead."""
-    argument = " ".join(context.args or [])
-    now = context.clock.now()
-    try:
-        return await counting.find_event(session=session, argument=argument, now=now)
-    except EventNotFound:
-        events = await counting.recent_events(session=session, now=now)
-        t = context.t
-        if not events:
-            await message_of(update).reply_text(t("report.no_events"))
-            return None
-        await message_of(update).reply_text(
-            t("report.pick_event"), reply_markup=events_keyboard(t, events, prefix, context)
-        )
-        return None
-
-
-async def headcount_command(update: Update, context: AsaContext) -> None:
-    """/headcount [event]: the live headcount, with refresh and chart buttons."""
-    async with context.sessions() as session:
-        access = await sender_access(update, context, session)
-        try:
-            access.require(Capability.VIEW_HEADCOUNT)
-            event = await _choose_event(update, context, session, PICK_HEADCOUNT)
-            if event is None or event.id is None:
-                return
-            result = await counting.headcount(session=session, access=access, event_id=event.id)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    await message_of(update).reply_text(
-        fitted_headcount_text(result=result, view=View.of(context)),
-        parse_mode=ParseMode.HTML,
-        reply_markup=headcount_keyboard(context.t, event.id),
+def summary_of(context: AsaContext, found: Summary) -> str:
+    """The press paragraph in the person's language."""
+    return summary_text(
+        result=found.headcount,
+        t=context.t,
+        tz=context.settings.tz,
+        zone_names=zone_names(context),
+        event_total=found.event_total,
     )
 
 
-def _event_id(data: str, prefix: str) -> int:
-    """The event number a button carries (its pattern guarantees digits)."""
-    return int(data.removeprefix(prefix))
+# ---------------------------------------------------------------------------------------------
+# Answering
 
 
-async def _pressed_headcount(update: Update, context: AsaContext, prefix: str) -> Headcount | None:
-    """The headcount a button asks for, re-checking the presser's permission now."""
-    _, data = query_of(update)
-    async with context.sessions() as session:
-        access = await sender_access(update, context, session)
-        try:
-            return await counting.headcount(
-                session=session, access=access, event_id=_event_id(data, prefix)
-            )
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return None
+def _argument(context: AsaContext) -> str:
+    """The command's argument (an event's code or number), cleaned."""
+    return " ".join(args_of(context))
 
 
-async def _edit_headcount(update: Update, context: AsaContext, result: Headcount) -> bool:
-    """Show a headcount in the pressed message; False when nothing changed."""
+async def _for_command(
+    update: Update, context: AsaContext, prefix: str, work: Awaitable[T | EventChoice]
+) -> T | None:
+    """A command's use case; None when the person has had their answer already: a refusal,
+    or (the argument named no event) the recent events as `prefix` buttons."""
+    try:
+        found = await work
+    except DomainError as error:
+        await reply_domain_error(update, context, error)
+        return None
+    if isinstance(found, EventChoice):
+        await message_of(update).reply_text(
+            context.t("report.pick_event"), reply_markup=events_keyboard(context, found, prefix)
+        )
+        return None
+    return found
+
+
+async def _for_button(
+    update: Update, context: AsaContext, prefix: str, work: Callable[[int], Awaitable[T]]
+) -> T | None:
+    """`work(event id)` for a pressed button, which the use case re-checks; None when the
+    presser has had their answer already (a stale button, or a refusal)."""
     query, data = query_of(update)
-    event_id = int(data.split(":", 1)[1])
+    event_id = parse_id(data.removeprefix(prefix))
+    if event_id is None:
+        await query.answer(context.t("error.stale_button"))
+        return None
+    try:
+        return await work(event_id)
+    except DomainError as error:
+        await reply_domain_error(update, context, error)
+        return None
+
+
+async def _show_headcount(update: Update, context: AsaContext, result: Headcount) -> bool:
+    """Show a headcount in the pressed message; False when nothing changed."""
+    query, _ = query_of(update)
     text = fitted_headcount_text(result=result, view=View.of(context))
     try:
         await query.edit_message_text(
             text,
             parse_mode=ParseMode.HTML,
-            reply_markup=headcount_keyboard(context.t, event_id),
+            reply_markup=headcount_keyboard(context.t, result.event.id),
         )
     except BadRequest as error:
         if "not modified" not in error.message.lower():
@@ -351,15 +373,37 @@ async def _edit_headcount(update: Update, context: AsaContext, result: Headcount
     return True
 
 
-async def refresh_pressed(update: Update, context: AsaContext) -> None:
-    """Refresh: recount and update the same message in place."""
-    query, _ = query_of(update)
-    result = await _pressed_headcount(update, context, REFRESH)
+def _labels(context: AsaContext) -> Labels:
+    """The reader's words for an export."""
+    return Labels(t=context.t, tz=context.settings.tz, zone_names=zone_names(context))
+
+
+# ---------------------------------------------------------------------------------------------
+# /headcount
+
+
+async def headcount_command(update: Update, context: AsaContext) -> None:
+    """/headcount [event]: the live headcount, with refresh and chart buttons."""
+    work = reports.headcount(
+        context.db, actor=context.actor, argument=_argument(context), now=context.clock.now()
+    )
+    result = await _for_command(update, context, PICK_HEADCOUNT, work)
     if result is None:
         return
-    changed = await _edit_headcount(update, context, result)
-    key = "report.headcount.refreshed" if changed else "report.headcount.no_change"
-    await query.answer(context.t(key))
+    await message_of(update).reply_text(
+        fitted_headcount_text(result=result, view=View.of(context)),
+        parse_mode=ParseMode.HTML,
+        reply_markup=headcount_keyboard(context.t, result.event.id),
+    )
+
+
+async def _pressed_headcount(update: Update, context: AsaContext, prefix: str) -> Headcount | None:
+    """The headcount a button asks for, the presser's rights checked now; None when refused."""
+
+    async def counted(event_id: int) -> Headcount:
+        return await reports.headcount_of(context.db, actor=context.actor, event_id=event_id)
+
+    return await _for_button(update, context, prefix, counted)
 
 
 async def headcount_picked(update: Update, context: AsaContext) -> None:
@@ -368,8 +412,19 @@ async def headcount_picked(update: Update, context: AsaContext) -> None:
     result = await _pressed_headcount(update, context, PICK_HEADCOUNT)
     if result is None:
         return
-    await _edit_headcount(update, context, result)
     await query.answer()
+    await _show_headcount(update, context, result)
+
+
+async def refresh_pressed(update: Update, context: AsaContext) -> None:
+    """Refresh: recount and update the same message in place."""
+    query, _ = query_of(update)
+    result = await _pressed_headcount(update, context, REFRESH)
+    if result is None:
+        return
+    changed = await _show_headcount(update, context, result)
+    key = "report.headcount.refreshed" if changed else "report.headcount.no_change"
+    await query.answer(context.t(key))
 
 
 async def chart_pressed(update: Update, context: AsaContext) -> None:
@@ -385,13 +440,12 @@ async def chart_pressed(update: Update, context: AsaContext) -> None:
     from bot.render.chart import render_headcount_chart
 
     png = await asyncio.to_thread(render_headcount_chart, data)
+    caption = context.t("report.chart.caption", title=result.event.title, count=result.total)
     await context.bot.send_photo(
-        chat_id=user_of(update).id,
+        chat_id=context.actor.telegram_id,
         photo=png,
         filename=f"headcount-{result.event.code}.png",
-        caption=context.t("report.chart.caption", title=result.event.title, count=result.total)[
-            :1024
-        ],
+        caption=caption[: MessageLimit.CAPTION_LENGTH],
     )
 
 
@@ -399,146 +453,115 @@ async def chart_pressed(update: Update, context: AsaContext) -> None:
 # /summary
 
 
-async def _summary_for(
-    update: Update, context: AsaContext, session: AsyncSession, event_id: int
-) -> str:
-    """The press-release paragraph for an event, within the sender's reach."""
-    access = await sender_access(update, context, session)
-    result = await counting.headcount(session=session, access=access, event_id=event_id)
-    return summary_text(
-        result=result, t=context.t, tz=context.settings.tz, zone_names=zone_names(context)
-    )
-
-
 async def summary_command(update: Update, context: AsaContext) -> None:
     """/summary [event]: a paragraph ready to paste into a press release."""
-    async with context.sessions() as session:
-        try:
-            (await sender_access(update, context, session)).require(Capability.VIEW_HEADCOUNT)
-            event = await _choose_event(update, context, session, PICK_SUMMARY)
-            if event is None or event.id is None:
-                return
-            text = await _summary_for(update, context, session, event.id)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    await message_of(update).reply_text(text)
+    work = reports.summary(
+        context.db, actor=context.actor, argument=_argument(context), now=context.clock.now()
+    )
+    found = await _for_command(update, context, PICK_SUMMARY, work)
+    if found is not None:
+        await message_of(update).reply_text(summary_of(context, found))
 
 
 async def summary_picked(update: Update, context: AsaContext) -> None:
     """An event chosen from the list: the list becomes its summary."""
-    query, data = query_of(update)
-    async with context.sessions() as session:
-        try:
-            text = await _summary_for(update, context, session, _event_id(data, PICK_SUMMARY))
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
+    query, _ = query_of(update)
+
+    async def summed(event_id: int) -> Summary:
+        return await reports.summary_of(context.db, actor=context.actor, event_id=event_id)
+
+    found = await _for_button(update, context, PICK_SUMMARY, summed)
+    if found is None:
+        return
     await query.answer()
-    await query.edit_message_text(text)
+    await query.edit_message_text(summary_of(context, found))
 
 
 # ---------------------------------------------------------------------------------------------
 # /export
 
 
-async def _send_files(
-    update: Update, context: AsaContext, files: exports.ExportFiles, caption: str
-) -> None:
-    """The CSV and the XLSX, as two documents in the chat."""
-    # Reports are private-chat only, where the chat is the person.
-    chat_id = user_of(update).id
+async def _send_files(context: AsaContext, files: ExportFiles, caption: str) -> None:
+    """The CSV and the XLSX, as two documents in the person's chat."""
     for data, suffix in ((files.csv, "csv"), (files.xlsx, "xlsx")):
         await context.bot.send_document(
-            chat_id=chat_id, document=data, filename=f"{files.stem}.{suffix}", caption=caption
+            chat_id=context.actor.telegram_id,
+            document=data,
+            filename=f"{files.stem}.{suffix}",
+            caption=caption[: MessageLimit.CAPTION_LENGTH],
         )
 
 
-async def _export_event(
-    update: Update, context: AsaContext, session: AsyncSession, access: Access, event_id: int
-) -> tuple[exports.ExportFiles, str]:
-    """Build an event's attendee export; the caption that goes with it."""
-    files = await exports.export_attendees(
-        session=session,
-        access=access,
-        event_id=event_id,
-        t=context.t,
-        tz=context.settings.tz,
-        zone_names=zone_names(context),
-        now=context.clock.now(),
-    )
-    return files, context.t("report.export.caption", title=files.title, count=files.rows)
+def _attendees_caption(context: AsaContext, files: ExportFiles) -> str:
+    """What an attendee export is."""
+    return context.t("report.export.caption", title=files.title, count=files.rows)
 
 
 async def export_command(update: Update, context: AsaContext) -> None:
     """/export [event | volunteers]: attendees (or the volunteer roster) as CSV and XLSX."""
-    argument = " ".join(context.args or []).strip().lower()
-    async with context.sessions() as session:
-        access = await sender_access(update, context, session)
-        try:
-            access.require(Capability.EXPORT)
-            if argument in VOLUNTEER_KEYWORDS:
-                files = await exports.export_volunteers(
-                    session=session,
-                    access=access,
-                    t=context.t,
-                    tz=context.settings.tz,
-                    zone_names=zone_names(context),
-                    now=context.clock.now(),
-                )
-                caption = context.t("report.export.roster_caption", count=files.rows)
-            else:
-                event = await _choose_event(update, context, session, PICK_EXPORT)
-                if event is None or event.id is None:
-                    return
-                files, caption = await _export_event(update, context, session, access, event.id)
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
-    await _send_files(update, context, files, caption)
+    argument = _argument(context)
+    actor, now, labels = context.actor, context.clock.now(), _labels(context)
+    if argument.lower() in VOLUNTEER_KEYWORDS:
+        roster = await _for_command(
+            update,
+            context,
+            PICK_EXPORT,
+            reports.export_volunteers(context.db, actor=actor, labels=labels, now=now),
+        )
+        if roster is not None:
+            caption = context.t("report.export.roster_caption", count=roster.rows)
+            await _send_files(context, roster, caption)
+        return
+    work = reports.export_event(context.db, actor=actor, argument=argument, labels=labels, now=now)
+    files = await _for_command(update, context, PICK_EXPORT, work)
+    if files is not None:
+        await _send_files(context, files, _attendees_caption(context, files))
 
 
 async def export_picked(update: Update, context: AsaContext) -> None:
     """An event chosen from the list: send its export."""
-    query, data = query_of(update)
-    async with context.sessions() as session:
-        access = await sender_access(update, context, session)
-        try:
-            files, caption = await _export_event(
-                update, context, session, access, _event_id(data, PICK_EXPORT)
-            )
-        except DomainError as error:
-            await reply_domain_error(update, context, error)
-            return
+    query, _ = query_of(update)
+
+    async def exported(event_id: int) -> ExportFiles:
+        return await reports.export_event_of(
+            context.db,
+            actor=context.actor,
+            event_id=event_id,
+            labels=_labels(context),
+            now=context.clock.now(),
+        )
+
+    files = await _for_button(update, context, PICK_EXPORT, exported)
+    if files is None:
+        return
+    caption = _attendees_caption(context, files)
     await query.answer()
     await query.edit_message_text(caption)
-    await _send_files(update, context, files, caption)
+    await _send_files(context, files, caption)
 
 
-def _pattern(prefix: str) -> str:
-    """The callback pattern of a button family: the prefix and an event number."""
-    return f"^{prefix}{EVENT_ID}"
+# ---------------------------------------------------------------------------------------------
+# Wiring
 
+Button = Callable[[Update, AsaContext], Coroutine[Any, Any, None]]
 
-# Answered by this module's own handlers until it moves to the command registry.
-LEGACY_COMMANDS = frozenset({"headcount", "summary", "export"})
+COMMANDS: dict[str, Callback] = {
+    "headcount": headcount_command,
+    "summary": summary_command,
+    "export": export_command,
+}
 
 
 def register(application: AsaApplication) -> None:
-    """Register the reports handlers."""
-    callbacks: list[tuple[str, Callable[[Update, AsaContext], Coroutine[Any, Any, None]]]] = [
+    """The report buttons (stateless, re-checked when pressed)."""
+    buttons: tuple[tuple[str, Button], ...] = (
         (PICK_HEADCOUNT, headcount_picked),
         (REFRESH, refresh_pressed),
         (CHART, chart_pressed),
         (PICK_SUMMARY, summary_picked),
         (PICK_EXPORT, export_picked),
-    ]
+    )
     application.add_handlers(
-        [
-            CommandHandler("headcount", headcount_command),
-            CommandHandler("summary", summary_command),
-            CommandHandler("export", export_command),
-            *(CallbackQueryHandler(callback, pattern=_pattern(p)) for p, callback in callbacks),
-        ],
+        [CallbackQueryHandler(callback, pattern=f"^{prefix}") for prefix, callback in buttons],
         group=GROUP_MAIN,
     )

@@ -3,16 +3,19 @@
 CSV is written as UTF-8 with a byte-order mark, so Excel opens Thai names correctly; the XLSX
 workbook (openpyxl, write-only so rows stream) has the attendees and the headcount tables.
 Rows are read from the database in batches, never all at once. Every export is audited, and
-phone numbers appear only for admins and organisers.
+phone numbers appear only for admins and organisers, written as Thai people write them
+(081-234-5678), in text cells. Types, roles and agencies are named by their terms
+(bot/i18n/terms.py), as in /headcount and /summary; a record merged into another is not listed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.i18n import Translator
+from bot.i18n import Translator, terms
 from bot.i18n.dates import format_datetime, to_local
 from bot.services import audit
 from bot.services.access import Access, Capability
@@ -32,11 +35,23 @@ from bot.services.headcount import (
     ROLE_ORDER,
     AnySelect,
     Headcount,
+    arrivals_sign_up,
     count_event,
+    counted_person,
     event_by_id,
 )
 from bot.services.summary import zone_label
-from storage.models import CheckIn, District, Event, ParticipantType, Person
+from bot.services.validation import format_phone
+from storage.models import (
+    Agency,
+    CheckIn,
+    District,
+    Event,
+    ParticipantType,
+    Person,
+    Registration,
+    VolunteerRole,
+)
 
 BATCH = 500
 # What one cell of an export holds: text, or a moment shown in the reader's time zone.
@@ -59,18 +74,37 @@ class ExportFiles:
 
 
 @dataclass(frozen=True)
-class _Labels:
-    """What an export needs to turn stored values into words."""
+class Labels:
+    """What an export needs to turn stored values into words: the reader's language, time
+    zone and zone names."""
 
     t: Translator
     tz: ZoneInfo
     zone_names: Mapping[int, str]
 
-    def value(self, family: str, raw: str | None) -> str:
-        """A stored enum value in words ("zone_chair" -> "ประธานโซน"); unknown ones as they are."""
+    def _term(self, kind: type[StrEnum], key: Callable[[str], str], raw: str | None) -> str:
+        """A stored value by its term; one this version does not know, as it is."""
+        if raw and raw in kind._value2member_map_:
+            return self.t(key(raw))
+        return raw or ""
+
+    def participant_type(self, raw: str | None) -> str:
+        """A participant type by its term."""
+        return self._term(ParticipantType, terms.participant_type, raw)
+
+    def role(self, raw: str | None) -> str:
+        """A volunteer role by its term."""
+        return self._term(VolunteerRole, terms.volunteer_role, raw)
+
+    def agency(self, raw: str | None) -> str:
+        """An agency by its term."""
+        return self._term(Agency, terms.agency, raw)
+
+    def method(self, raw: str | None) -> str:
+        """How a person was checked in, in words."""
         if not raw:
             return ""
-        key = f"report.{family}.{raw}"
+        key = f"report.method.{raw}"
         return self.t(key) if self.t.has(key) else raw
 
     def moment(self, at: datetime | None) -> str:
@@ -90,6 +124,11 @@ class _Labels:
     def yes_no(self, flag: bool) -> str:
         """A boolean in words."""
         return self.t("report.export.yes") if flag else self.t("report.export.no")
+
+
+def _phone(phone: str | None) -> str:
+    """A stored (E.164) number as people write it, never read as a formula."""
+    return _text(format_phone(phone)) if phone else ""
 
 
 def _attendee_query(event_id: int) -> AnySelect:
@@ -113,47 +152,54 @@ def _attendee_query(event_id: int) -> AnySelect:
             col(performer.full_name),
             col(CheckIn.performed_by_id),
             col(Person.erased_at),
+            col(Registration.id).is_not(None),
+            col(Person.is_walkin),
         )
         .select_from(CheckIn)
-        .join(Person, col(Person.id) == CheckIn.person_id)
+        .join(Person, counted_person(CheckIn.person_id))
         .outerjoin(District, col(District.code) == Person.district_code)
         .outerjoin(performer, col(performer.id) == CheckIn.performed_by_id)
+        .outerjoin(Registration, arrivals_sign_up())
         .where(col(CheckIn.event_id) == event_id)
         .order_by(col(CheckIn.checked_in_at), col(CheckIn.id))
     )
 
 
-def _attendee_header(labels: _Labels, *, phones: bool) -> list[str]:
+def _attendee_header(labels: Labels, *, phones: bool) -> list[str]:
     """Column titles of the attendee sheet."""
     t = labels.t
     names = ["name", "type", "agency", "zone", "district", "role"]
     names += ["phone"] if phones else []
     names += ["checked_in_at", "method", "late", "checked_out_at", "checked_in_by"]
+    names += ["signed_up", "walkin"]
     return [t(f"report.column.{name}") for name in names]
 
 
-def _attendee_row(labels: _Labels, row: Sequence[Any], *, phones: bool) -> list[Cell]:
+def _attendee_row(labels: Labels, row: Sequence[Any], *, phones: bool) -> list[Cell]:
     """One attendee in words; an erased person stays, without name or phone."""
     (name, phone, kind, agency, zone, district, name_th, name_en, role) = row[:9]
-    (checked_in_at, method, late, checked_out_at, performer, performer_id, erased_at) = row[9:]
+    (checked_in_at, method, late, checked_out_at, performer, performer_id, erased_at) = row[9:16]
+    signed_up, walkin = row[16:]
     shown_name = labels.t("report.export.erased") if erased_at is not None else _text(name)
     by = _text(performer) or (f"#{performer_id}" if performer_id is not None else "")
     cells: list[Cell] = [
         shown_name,
-        labels.value("type", kind),
-        labels.value("agency", agency),
+        labels.participant_type(kind),
+        labels.agency(agency),
         labels.zone(zone, district),
         labels.district(name_th, name_en),
-        labels.value("role", role),
+        labels.role(role),
     ]
     if phones:
-        cells.append("" if erased_at is not None else (phone or ""))
+        cells.append("" if erased_at is not None else _phone(phone))
     cells += [
         checked_in_at,
-        labels.value("method", method),
+        labels.method(method),
         labels.yes_no(bool(late)),
         checked_out_at or "",
         by,
+        labels.yes_no(bool(signed_up)),
+        labels.yes_no(bool(walkin)),
     ]
     return cells
 
@@ -174,7 +220,7 @@ class _Writers:
     spreadsheet can sort and filter them (shown in the Buddhist era for Thai readers).
     """
 
-    def __init__(self, labels: _Labels, sheet_title: str, title: str) -> None:
+    def __init__(self, labels: Labels, sheet_title: str, title: str) -> None:
         self.labels = labels
         self.title = title
         self.text = io.StringIO()
@@ -247,7 +293,7 @@ async def export_attendees(
     access.require(Capability.EXPORT)
     event = await event_by_id(session=session, event_id=event_id)
     phones = access.unscoped
-    labels = _Labels(t=t, tz=tz, zone_names=zone_names)
+    labels = Labels(t=t, tz=tz, zone_names=zone_names)
     writers = _Writers(labels, t("report.export.sheet_attendees"), event.title)
     writers.header(_attendee_header(labels, phones=phones))
     async for row in _stream(session, _attendee_query(event_id)):
@@ -266,30 +312,32 @@ def _stem(event: Event) -> str:
     return f"asa-{safe or event.id}"
 
 
-def headcount_table(result: Headcount, labels: _Labels) -> Iterable[list[Any]]:
+def headcount_table(result: Headcount, labels: Labels) -> Iterable[list[Any]]:
     """The headcount as rows of a sheet: a title row, then one table after another."""
     t = labels.t
     yield [result.event.title]
     yield [t("report.column.arrived"), result.arrived]
     yield [t("report.column.present"), result.present]
-    yield [t("report.column.registered"), result.registered]
-    yield [t("report.column.capacity"), result.event.capacity or ""]
-    yield [t("report.column.walkins"), result.walkins]
     yield [t("report.column.late"), result.late]
+    yield [t("report.column.registered"), result.registered]
+    yield [t("report.column.walkins"), result.walkins]
+    yield [t("report.column.signed_up"), result.signed_up]
+    yield [t("report.column.signed_up_arrived"), result.signed_up_arrived]
     yield [t("report.column.not_arrived"), result.not_arrived]
+    yield [t("report.column.capacity"), result.event.capacity or ""]
     yield []
     yield [t("report.column.group"), t("report.column.people")]
     for group in GROUPS:
-        yield [t(f"report.group.{group}"), result.groups.get(group, 0)]
+        yield [t(terms.group(group)), result.groups.get(group, 0)]
     yield [t("report.column.total"), result.total]
     yield []
     yield [t("report.column.type"), t("report.column.people")]
-    for kind, people in sorted(result.types.items(), key=lambda item: -item[1]):
-        yield [labels.value("type", kind), people]
+    for kind in ParticipantType:
+        yield [labels.participant_type(kind.value), result.types.get(kind.value, 0)]
     yield []
     yield [t("report.column.role"), t("report.column.people")]
     for role in ROLE_ORDER:
-        yield [labels.value("role", role), result.roles.get(role, 0)]
+        yield [labels.role(role), result.roles.get(role, 0)]
     yield []
     yield [t("report.column.zone"), t("report.column.district"), t("report.column.people")]
     for zone in result.zones:
@@ -300,7 +348,7 @@ def headcount_table(result: Headcount, labels: _Labels) -> Iterable[list[Any]]:
     yield []
     yield [t("report.column.agency"), t("report.column.people")]
     for agency in AGENCY_ORDER:
-        yield [labels.value("agency", agency), result.agencies.get(agency, 0)]
+        yield [labels.agency(agency), result.agencies.get(agency, 0)]
     yield []
     yield [t("report.column.time"), t("report.column.people")]
     for slot, people in result.arrivals:
@@ -308,7 +356,7 @@ def headcount_table(result: Headcount, labels: _Labels) -> Iterable[list[Any]]:
 
 
 def _roster_query() -> AnySelect:
-    """Registered (not erased) volunteers, by zone, district and name."""
+    """Volunteers (not erased, not merged into another record), by zone, district and name."""
     return (
         sql_select(
             col(Person.full_name),
@@ -320,12 +368,14 @@ def _roster_query() -> AnySelect:
             col(Person.phone),
             col(Person.telegram_username),
             col(Person.registered_at),
+            col(Person.is_walkin),
         )
         .select_from(Person)
         .outerjoin(District, col(District.code) == Person.district_code)
         .where(
             col(Person.participant_type) == ParticipantType.VOLUNTEER,
             col(Person.erased_at).is_(None),
+            col(Person.merged_into_id).is_(None),
         )
         .order_by(col(District.zone), col(Person.district_code), col(Person.full_name))
     )
@@ -343,24 +393,24 @@ async def export_volunteers(
     """The volunteer roster, for admins and organisers; audited."""
     access.require(Capability.EXPORT)
     phones = access.unscoped
-    labels = _Labels(t=t, tz=tz, zone_names=zone_names)
+    labels = Labels(t=t, tz=tz, zone_names=zone_names)
     writers = _Writers(
         labels, t("report.export.sheet_volunteers"), t("report.export.sheet_volunteers")
     )
     names = ["name", "role", "zone", "district"]
     names += ["phone"] if phones else []
-    names += ["username", "registered_at"]
+    names += ["username", "registered_at", "walkin"]
     writers.header([t(f"report.column.{name}") for name in names])
     async for row in _stream(session, _roster_query()):
-        name, role, zone, district, name_th, name_en, phone, username, registered_at = row
+        name, role, zone, district, name_th, name_en, phone, username, registered_at = row[:9]
         cells: list[Cell] = [
             _text(name),
-            labels.value("role", role),
+            labels.role(role),
             labels.zone(zone, district),
             labels.district(name_th, name_en),
         ]
-        cells += [phone or ""] if phones else []
-        cells += [_text(username), registered_at]
+        cells += [_phone(phone)] if phones else []
+        cells += [_text(username), registered_at, labels.yes_no(bool(row[9]))]
         writers.row(cells)
     await _audited(session, access, AuditAction.EXPORT_VOLUNTEERS, now, writers)
     return writers.finish("asa-volunteers")
@@ -375,7 +425,7 @@ async def _audited(
     *,
     event_id: int | None = None,
 ) -> None:
-    """Record who exported what (how many rows, whether with phones), and commit."""
+    """Record who exported what (how many rows, whether with phones); the caller commits."""
     audit.record(
         session=session,
         actor_id=access.person_id,
@@ -385,4 +435,3 @@ async def _audited(
         target_id=event_id,
         detail={"rows": writers.rows, "phones": access.unscoped},
     )
-    await session.commit()

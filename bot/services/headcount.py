@@ -1,9 +1,20 @@
 """Headcounts: who came to an event, counted by SQL aggregation in the database.
 
 Every figure comes from GROUP BY / COUNT queries; Python only adds up the few aggregate rows
-(one per combination of group, role, agency and district), never one row per person. People
-are counted with COUNT(DISTINCT person_id), so a person counts once however they checked in,
-and an erased person (name and phone gone, type, agency, district and role kept) still counts.
+(one per combination of type, role, agency and district), never one row per person.
+
+Headcounts count people, not rows: a check-in is unique per (event, person) and a sign-up per
+(event, person), so COUNT(*) over check-ins joined to their person and sign-up counts each
+person once; a record merged into another (`Person.merged_into_id`, the same person found
+twice) counts no more. An erased person (name and phone gone; type, agency, district and role
+kept) still counts.
+
+Three words, three different counts (CONTRIBUTING.md, "Words"):
+- registered: the person registered with the bot themselves (/start), so has a Telegram record;
+- walk-in: staff entered the person at the door (/walkin), without Telegram;
+  every arrival is one or the other;
+- signed up: the person holds a place at this event (through /events), whether or not they
+  came; sign-up says nothing about how they arrived.
 """
 
 from __future__ import annotations
@@ -22,21 +33,22 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
+    exists,
     extract,
     false,
     func,
-    or_,
 )
 from sqlalchemy import select as sql_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.i18n import terms
 from bot.services.access import Access, Capability
 from bot.services.errors import NotFound
 from storage.models import (
+    Agency,
     CheckIn,
-    CheckInMethod,
     District,
     Event,
     EventStatus,
@@ -48,19 +60,29 @@ from storage.models import (
 )
 
 # The ministry's three attendee groups, in the order its reports list them.
-GROUP_VOLUNTEERS = "volunteers"
-GROUP_OFFICIALS = "officials"
-GROUP_OTHERS = "others"
-GROUPS = (GROUP_VOLUNTEERS, GROUP_OFFICIALS, GROUP_OTHERS)
+GROUPS = terms.GROUPS
+GROUP_VOLUNTEERS, GROUP_OFFICIALS, GROUP_OTHERS = GROUPS
 
 # A Core SELECT of any columns, and one of its rows.
 AnySelect = Select[*tuple[Any, ...]]
 AnyRow = Row[*tuple[Any, ...]]
 
 # Roles in the order of the network's hierarchy, the plain volunteer last.
-ROLE_ORDER = ("zone_chair", "zone_coordinator", "taxi_chair", "taxi_coordinator", "volunteer")
-AGENCY_ORDER = ("ops", "doe", "dsd", "dlpw", "sso")
-OTHER_TYPES = ("speaker", "civil_servant", "staff", "observer")
+ROLE_ORDER = (
+    VolunteerRole.ZONE_CHAIR.value,
+    VolunteerRole.ZONE_COORDINATOR.value,
+    VolunteerRole.TAXI_CHAIR.value,
+    VolunteerRole.TAXI_COORDINATOR.value,
+    VolunteerRole.VOLUNTEER.value,
+)
+AGENCY_ORDER = tuple(agency.value for agency in Agency)
+# The types of the third group, in the order its name lists them.
+OTHER_TYPES = (
+    ParticipantType.SPEAKER.value,
+    ParticipantType.CIVIL_SERVANT.value,
+    ParticipantType.STAFF.value,
+    ParticipantType.OBSERVER.value,
+)
 
 BUCKET_SECONDS = 15 * 60
 RECENT_EVENTS = 8
@@ -91,6 +113,32 @@ def group_of(participant_type: str | None) -> str:
 
 
 @dataclass(frozen=True)
+class EventInfo:
+    """What a report says about the event itself."""
+
+    id: int
+    title: str
+    venue: str
+    code: str
+    starts_at: datetime
+    capacity: int | None
+
+    @classmethod
+    def of(cls, event: Event) -> EventInfo:
+        """The plain facts of a stored event."""
+        if event.id is None:
+            raise EventNotFound()
+        return cls(
+            id=event.id,
+            title=event.title,
+            venue=event.venue,
+            code=event.code,
+            starts_at=event.starts_at,
+            capacity=event.capacity,
+        )
+
+
+@dataclass(frozen=True)
 class DistrictCount:
     """People from one district."""
 
@@ -117,14 +165,17 @@ class ZoneCount:
 class Headcount:
     """Every figure of one event's headcount, within what the viewer may see."""
 
-    event: Event
+    event: EventInfo
     zone_limit: frozenset[int] | None
     arrived: int = 0
     checked_out: int = 0
-    walkins: int = 0
     late: int = 0
-    registered: int = 0
-    not_arrived: int = 0
+    # Of those who arrived: walk-ins entered by staff at the door; the rest registered with
+    # the bot themselves (`registered`).
+    walkins: int = 0
+    # Sign-ups (places held through /events), and how many of them have arrived.
+    signed_up: int = 0
+    signed_up_arrived: int = 0
     groups: dict[str, int] = field(default_factory=dict)
     roles: dict[str, int] = field(default_factory=dict)
     agencies: dict[str, int] = field(default_factory=dict)
@@ -142,6 +193,21 @@ class Headcount:
     def total(self) -> int:
         """Everyone who came."""
         return self.arrived
+
+    @property
+    def registered(self) -> int:
+        """Arrivals who registered with the bot themselves (everyone but the walk-ins)."""
+        return self.arrived - self.walkins
+
+    @property
+    def not_arrived(self) -> int:
+        """Signed up, not (yet) here."""
+        return self.signed_up - self.signed_up_arrived
+
+    @property
+    def scoped(self) -> bool:
+        """Whether these figures cover only some zones (a coordinator's view)."""
+        return self.zone_limit is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +341,31 @@ async def rows_of(session: AsyncSession, stmt: AnySelect) -> Sequence[AnyRow]:
     return (await connection.execute(stmt)).all()
 
 
+def counted_person(person_id: Any) -> ColumnElement[bool]:
+    """Join condition: the person behind a row, unless merged into another record."""
+    return and_(col(Person.id) == person_id, col(Person.merged_into_id).is_(None))
+
+
+def arrivals_sign_up() -> ColumnElement[bool]:
+    """Join condition: a check-in's sign-up (a place held at the same event), if any."""
+    return and_(
+        col(Registration.event_id) == CheckIn.event_id,
+        col(Registration.person_id) == CheckIn.person_id,
+        col(Registration.status) == RegistrationStatus.REGISTERED,
+    )
+
+
+def not_merged(person_id: Any) -> ColumnElement[bool]:
+    """The row's person was not merged into another record, without joining every person.
+
+    An anti-join: PostgreSQL would otherwise hash-join the whole person table (about 20 ms at
+    100,000 people) to drop the few merged records; see docs/notes/reports.md for the partial
+    index that makes this check free.
+    """
+    merged = aliased(Person)
+    return ~exists().where(col(merged.id) == person_id, col(merged.merged_into_id).is_not(None))
+
+
 def _scoped(stmt: AnySelect, zone_limit: frozenset[int] | None) -> AnySelect:
     """Limit a statement (already joined to District) to a coordinator's zones."""
     if zone_limit is None:
@@ -282,6 +373,16 @@ def _scoped(stmt: AnySelect, zone_limit: frozenset[int] | None) -> AnySelect:
     if not zone_limit:
         return stmt.where(false())
     return stmt.where(col(District.zone).in_(sorted(zone_limit)))
+
+
+def _people_only(stmt: AnySelect, person_id: Any, zone_limit: frozenset[int] | None) -> AnySelect:
+    """Rows of people not merged away; with a zone limit, only people of those zones."""
+    if zone_limit is None:
+        return stmt.where(not_merged(person_id))
+    joined = stmt.join(Person, counted_person(person_id)).outerjoin(
+        District, col(District.code) == Person.district_code
+    )
+    return _scoped(joined, zone_limit)
 
 
 async def headcount(*, session: AsyncSession, access: Access, event_id: int) -> Headcount:
@@ -295,21 +396,22 @@ async def count_event(
     *, session: AsyncSession, event: Event, zone_limit: frozenset[int] | None
 ) -> Headcount:
     """The headcount of one event (no permission check: callers have done it)."""
-    if event.id is None:
-        raise EventNotFound()
-    rows = await _breakdown(session=session, event_id=event.id, zone_limit=zone_limit)
-    registered, not_arrived = await _registrations(
-        session=session, event_id=event.id, zone_limit=zone_limit
-    )
-    arrivals = await _arrivals(session=session, event_id=event.id, zone_limit=zone_limit)
+    info = EventInfo.of(event)
+    rows = await _breakdown(session=session, event_id=info.id, zone_limit=zone_limit)
+    signed_up = await _signed_up(session=session, event_id=info.id, zone_limit=zone_limit)
+    arrivals = await _arrivals(session=session, event_id=info.id, zone_limit=zone_limit)
     return _assemble(
-        event=event,
-        zone_limit=zone_limit,
-        rows=rows,
-        registered=registered,
-        not_arrived=not_arrived,
-        arrivals=arrivals,
+        event=info, zone_limit=zone_limit, rows=rows, signed_up=signed_up, arrivals=arrivals
     )
+
+
+async def arrived_count(*, session: AsyncSession, event_id: int) -> int:
+    """How many people came to an event, in every zone (no permission check)."""
+    stmt: AnySelect = (
+        sql_select(func.count()).select_from(CheckIn).where(col(CheckIn.event_id) == event_id)
+    )
+    (row,) = await rows_of(session, _people_only(stmt, CheckIn.person_id, None))
+    return int(row[0])
 
 
 @dataclass(frozen=True)
@@ -327,23 +429,23 @@ class _Row:
     checked_out: int
     late: int
     walkins: int
+    signed_up: int
 
 
-def _person_count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """COUNT(DISTINCT person_id) over the check-ins meeting a condition."""
-    return func.count(distinct(case((condition, CheckIn.person_id))))
+def _how_many(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet a condition."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 async def _breakdown(
     *, session: AsyncSession, event_id: int, zone_limit: frozenset[int] | None
 ) -> list[_Row]:
-    """Check-ins grouped by the person's type, role, agency and district."""
-    registered = and_(
-        col(Registration.event_id) == CheckIn.event_id,
-        col(Registration.person_id) == CheckIn.person_id,
-        col(Registration.status) == RegistrationStatus.REGISTERED,
-    )
-    walkin = or_(col(Registration.id).is_(None), col(CheckIn.method) == CheckInMethod.WALKIN)
+    """Arrivals grouped by the person's type, role, agency and district.
+
+    One row per check-in before grouping: check-ins are unique per (event, person), and so
+    are sign-ups, so COUNT(*) counts people. Whether an arrival had signed up is counted here
+    too, which keeps the sign-up count itself a plain count (see `_signed_up`).
+    """
     keys = (
         col(Person.participant_type),
         col(Person.volunteer_role),
@@ -356,47 +458,42 @@ async def _breakdown(
     stmt: AnySelect = (
         sql_select(
             *keys,
-            func.count(distinct(col(CheckIn.person_id))),
-            _person_count(col(CheckIn.checked_out_at).is_not(None)),
-            _person_count(col(CheckIn.late).is_(True)),
-            _person_count(walkin),
+            func.count(),
+            func.count(col(CheckIn.checked_out_at)),
+            _how_many(col(CheckIn.late).is_(True)),
+            _how_many(col(Person.is_walkin).is_(True)),
+            func.count(col(Registration.id)),
         )
         .select_from(CheckIn)
-        .join(Person, col(Person.id) == CheckIn.person_id)
+        .join(Person, counted_person(CheckIn.person_id))
         .outerjoin(District, col(District.code) == Person.district_code)
-        .outerjoin(Registration, registered)
+        .outerjoin(Registration, arrivals_sign_up())
         .where(col(CheckIn.event_id) == event_id)
         .group_by(*keys)
     )
     return [_Row(*row) for row in await rows_of(session, _scoped(stmt, zone_limit))]
 
 
-async def _registrations(
+async def _signed_up(
     *, session: AsyncSession, event_id: int, zone_limit: frozenset[int] | None
-) -> tuple[int, int]:
-    """How many hold a place, and how many of them have not arrived."""
-    arrived = and_(
-        col(CheckIn.event_id) == Registration.event_id,
-        col(CheckIn.person_id) == Registration.person_id,
-    )
+) -> int:
+    """How many people hold a place at the event (signed up, not on the waiting list).
+
+    A plain count, never joined to the check-ins: PostgreSQL planned "sign-ups LEFT JOIN
+    check-ins" as a merge join over the person-id indexes that walked other events' check-ins
+    (0.4 to 1.2 s on a million of them) until a prepared statement's sixth run, and behind
+    pgbouncer never recovered. Whether they came is counted in `_breakdown`.
+    """
     stmt: AnySelect = (
-        sql_select(
-            func.count(distinct(col(Registration.person_id))),
-            func.count(distinct(case((col(CheckIn.id).is_(None), Registration.person_id)))),
-        )
+        sql_select(func.count())
         .select_from(Registration)
-        .outerjoin(CheckIn, arrived)
         .where(
             col(Registration.event_id) == event_id,
             col(Registration.status) == RegistrationStatus.REGISTERED,
         )
     )
-    if zone_limit is not None:
-        stmt = stmt.join(Person, col(Person.id) == Registration.person_id).outerjoin(
-            District, col(District.code) == Person.district_code
-        )
-    (row,) = await rows_of(session, _scoped(stmt, zone_limit))
-    return int(row[0]), int(row[1])
+    (row,) = await rows_of(session, _people_only(stmt, Registration.person_id, zone_limit))
+    return int(row[0])
 
 
 async def _arrivals(
@@ -407,44 +504,41 @@ async def _arrivals(
     # Integer floor division: the same slot number on SQLite and PostgreSQL.
     bucket = (epoch_seconds(CheckIn.checked_in_at, dialect) // BUCKET_SECONDS).label("bucket")
     stmt: AnySelect = (
-        sql_select(bucket, func.count(distinct(col(CheckIn.person_id))))
+        sql_select(bucket, func.count())
         .select_from(CheckIn)
         .where(col(CheckIn.event_id) == event_id)
         .group_by(bucket)
         .order_by(bucket)
     )
-    if zone_limit is not None:
-        stmt = stmt.join(Person, col(Person.id) == CheckIn.person_id).outerjoin(
-            District, col(District.code) == Person.district_code
-        )
+    stmt = _people_only(stmt, CheckIn.person_id, zone_limit)
     return tuple(
         (datetime.fromtimestamp(int(slot) * BUCKET_SECONDS, tz=UTC), int(count))
-        for slot, count in await rows_of(session, _scoped(stmt, zone_limit))
+        for slot, count in await rows_of(session, stmt)
     )
 
 
 def _assemble(
     *,
-    event: Event,
+    event: EventInfo,
     zone_limit: frozenset[int] | None,
     rows: list[_Row],
-    registered: int,
-    not_arrived: int,
+    signed_up: int,
     arrivals: tuple[tuple[datetime, int], ...],
 ) -> Headcount:
     """Add the aggregate rows up into the tables /headcount shows."""
     groups = dict.fromkeys(GROUPS, 0)
     roles = dict.fromkeys(ROLE_ORDER, 0)
     agencies = dict.fromkeys(AGENCY_ORDER, 0)
-    types: dict[str, int] = {}
+    types = dict.fromkeys((kind.value for kind in ParticipantType), 0)
     no_district = 0
     for row in rows:
-        groups[group_of(row.participant_type)] += row.arrived
+        group = group_of(row.participant_type)
+        groups[group] += row.arrived
         types[row.participant_type] = types.get(row.participant_type, 0) + row.arrived
-        if group_of(row.participant_type) == GROUP_VOLUNTEERS:
+        if group == GROUP_VOLUNTEERS:
             role = row.role if row.role in roles else VolunteerRole.VOLUNTEER.value
             roles[role] += row.arrived
-        if group_of(row.participant_type) == GROUP_OFFICIALS and row.agency:
+        if group == GROUP_OFFICIALS and row.agency:
             agencies[row.agency] = agencies.get(row.agency, 0) + row.arrived
         if row.district is None or row.name_th is None:
             no_district += row.arrived
@@ -453,10 +547,10 @@ def _assemble(
         zone_limit=zone_limit,
         arrived=sum(row.arrived for row in rows),
         checked_out=sum(row.checked_out for row in rows),
-        walkins=sum(row.walkins for row in rows),
         late=sum(row.late for row in rows),
-        registered=registered,
-        not_arrived=not_arrived,
+        walkins=sum(row.walkins for row in rows),
+        signed_up=signed_up,
+        signed_up_arrived=sum(row.signed_up for row in rows),
         groups=groups,
         roles=roles,
         agencies=agencies,

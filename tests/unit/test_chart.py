@@ -14,8 +14,7 @@ from matplotlib import font_manager
 from bot.handlers.reports import chart_data
 from bot.i18n import translator
 from bot.render.chart import ChartData, render_headcount_chart, thai_family, thai_font_path
-from bot.services.headcount import Headcount, ZoneCount
-from storage.models import Event
+from bot.services.headcount import EventInfo, Headcount, ZoneCount
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,7 +24,7 @@ SEMINAR = ChartData(
     groups=[
         ("อาสาสมัครแรงงาน", 69),
         ("เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน", 200),
-        ("วิทยากร ข้าราชการ เจ้าหน้าที่ และผู้สังเกตการณ์", 82),
+        ("วิทยากร ข้าราชการ ทีมงาน และผู้สังเกตการณ์", 82),
     ],
     zones_title="ตามโซนและเขต",
     zones=[("โซน 3", 39), ("โซน 4", 30)],
@@ -70,7 +69,7 @@ def test_a_chart_with_nothing_to_show() -> None:
     empty = ChartData(
         title="จำนวนผู้เข้าร่วม: งานใหม่",
         groups_title="ตามกลุ่มผู้เข้าร่วม",
-        groups=[("อาสาสมัครแรงงาน", 0), ("เจ้าหน้าที่", 0)],
+        groups=[("อาสาสมัครแรงงาน", 0), ("ทีมงาน", 0)],
         zones_title="ตามโซนและเขต",
         zones=[],
         arrivals_title="การมาถึงทุก 15 นาที",
@@ -91,13 +90,13 @@ def test_many_slots_stay_readable(count: int) -> None:
 
 def test_chart_labels_are_plain_text_and_empty_slots_are_zero() -> None:
     start = datetime(2020, 7, 22, 0, 15, tzinfo=UTC)
-    event = Event(
+    event = EventInfo(
+        id=1,
         title="สัมมนา <ทดสอบ>",
         venue="กระทรวงแรงงาน",
-        starts_at=start,
-        ends_at=start + timedelta(hours=3),
         code="T1",
-        token="t1",
+        starts_at=start,
+        capacity=None,
     )
     result = Headcount(
         event=event,
@@ -119,3 +118,9 @@ def test_chart_labels_are_plain_text_and_empty_slots_are_zero() -> None:
         ("08.00 น.", 3),
     ]
     assert data.groups[0] == ("อาสาสมัครแรงงาน", 8)
+    # The groups by their terms, as in /headcount, /summary and the exports.
+    assert [label for label, _ in data.groups] == [
+        "อาสาสมัครแรงงาน",
+        "เจ้าหน้าที่หน่วยงานในสังกัดกระทรวงแรงงาน",
+        "วิทยากร ข้าราชการ ทีมงาน และผู้สังเกตการณ์",
+    ]

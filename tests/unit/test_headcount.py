@@ -15,7 +15,7 @@ from bot.services import headcount as hc
 from bot.services.access import Access
 from bot.services.errors import NotAllowed
 from storage.database import SessionFactory
-from storage.models import CheckIn, CheckInMethod, Event, Person, Role
+from storage.models import CheckIn, CheckInMethod, Event, Person, Registration, Role
 from tests import seed_seminar as seed
 
 ORGANISER = Access(person_id=1, roles=frozenset({Role.ORGANISER}), coordinator_zones=frozenset())
@@ -52,6 +52,15 @@ async def count(
         return await hc.headcount(session=session, access=access, event_id=event_id)
 
 
+async def seminar_as(sessions: SessionFactory, **options: bool) -> hc.Headcount:
+    """A variant of the seminar (see seed_seminar's options), as an organiser counts it."""
+    async with sessions() as session:
+        built = await seed.seed_seminar(session, **options)
+        await session.commit()
+    assert built.event.id is not None
+    return await count(sessions, built.event.id)
+
+
 async def test_the_351_seminar_adds_up(sessions: SessionFactory, seminar: seed.Seminar) -> None:
     assert seminar.event.id is not None
     result = await count(sessions, seminar.event.id)
@@ -73,11 +82,41 @@ async def test_the_351_seminar_adds_up(sessions: SessionFactory, seminar: seed.S
     assert districts["1006"] == 9
     assert result.agencies == {"ops": 40, "doe": 45, "dsd": 40, "dlpw": 40, "sso": 35}
     assert result.no_district == 282
-    assert result.walkins == seminar.walkins == 11
-    assert result.late == seminar.late == 15
-    assert result.registered == 340 + seed.NO_SHOWS
+    assert result.walkins == seminar.walkins == seed.WALKINS == 11
+    assert result.late == seminar.late == seed.LATE == 15
+    # Three words, three counts: 340 registered with the bot and 11 walked in (351 came); 349
+    # signed up, 340 of whom came.
+    assert result.registered == seed.REGISTERED == 340
+    assert result.signed_up == seed.SIGNED_UP == 349
+    assert result.signed_up_arrived == seed.SIGNED_UP_ARRIVED == 340
     assert result.not_arrived == seed.NO_SHOWS
     assert sum(n for _, n in result.arrivals) == 351
+    assert result.types == {
+        "volunteer": 69,
+        "official": 200,
+        "speaker": 6,
+        "civil_servant": 30,
+        "staff": 36,
+        "observer": 10,
+    }
+
+
+async def test_the_seminar_where_everyone_registered_with_the_bot(
+    sessions: SessionFactory,
+) -> None:
+    """Issue 11: all 351 registered with the bot, nobody signed up through /events. Once this
+    read "registered 0 · walk-ins 351"; each word now counts what it says."""
+    result = await seminar_as(sessions, walkins=False, signups=False)
+    assert (result.arrived, result.registered, result.walkins) == (351, 351, 0)
+    assert (result.signed_up, result.signed_up_arrived, result.not_arrived) == (0, 0, 0)
+
+
+async def test_registered_but_not_signed_up(sessions: SessionFactory) -> None:
+    """People who registered with the bot and came without signing up are not walk-ins."""
+    result = await seminar_as(sessions, walkins=False)
+    assert (result.arrived, result.registered, result.walkins) == (351, 351, 0)
+    assert (result.signed_up, result.signed_up_arrived) == (seed.SIGNED_UP, 340)
+    assert result.not_arrived == seed.NO_SHOWS
 
 
 async def test_arrivals_are_bucketed_per_quarter_hour(
@@ -159,17 +198,14 @@ async def test_volunteers_without_a_headcount_role_are_refused(
 
 
 async def test_an_event_with_no_check_ins(sessions: SessionFactory) -> None:
-    async with sessions() as session:
-        built = await seed.seed_seminar(session, check_in=False)
-        await session.commit()
-    assert built.event.id is not None
-    result = await count(sessions, built.event.id)
+    result = await seminar_as(sessions, check_in=False)
     assert result.total == 0
     assert result.groups == {"volunteers": 0, "officials": 0, "others": 0}
     assert result.zones == ()
     assert result.arrivals == ()
-    assert result.registered == 340 + seed.NO_SHOWS
-    assert result.not_arrived == result.registered
+    assert (result.registered, result.walkins) == (0, 0)
+    assert result.signed_up == seed.SIGNED_UP
+    assert result.not_arrived == result.signed_up
 
 
 async def test_unknown_event_number(sessions: SessionFactory) -> None:
@@ -246,19 +282,96 @@ def _collect(statements: list[str]) -> Callable[..., None]:
     return hook
 
 
-async def test_walkin_method_counts_as_walkin_even_when_registered(
+async def merge(session: AsyncSession, *, merged: Person, kept: Person) -> None:
+    """What a merge leaves behind (services/merges.py): the check-ins and sign-ups of the
+    merged-away record moved to the kept one, the record itself marked."""
+    for row in (await session.exec(select(CheckIn).where(CheckIn.person_id == merged.id))).all():
+        row.person_id = kept.id or 0
+        session.add(row)
+    for sign_up in (
+        await session.exec(select(Registration).where(Registration.person_id == merged.id))
+    ).all():
+        sign_up.person_id = kept.id or 0
+        session.add(sign_up)
+    merged.merged_into_id = kept.id
+    session.add(merged)
+
+
+async def test_people_not_rows_a_merged_walkin_counts_once(
     sessions: SessionFactory, seminar: seed.Seminar
 ) -> None:
+    """Issue 11 §3: she registered with the bot (and signed up), staff also entered her as a
+    walk-in. Before the merge that is two rows and two arrivals; after it, one person, who
+    registered with the bot, however staff entered her at the door."""
+    assert seminar.event.id is not None
+    event_id = seminar.event.id
+    async with sessions() as session:
+        her, again = (
+            Person(
+                full_name="สมหญิง ใจดี",
+                phone="+66812340001",
+                district_code="1033",
+                volunteer_role="volunteer",
+                is_walkin=walkin,
+            )
+            for walkin in (False, True)
+        )
+        session.add_all([her, again])
+        await session.flush()
+        at = seed.SEMINAR_START
+        session.add(Registration(event_id=event_id, person_id=her.id or 0))
+        session.add(
+            CheckIn(
+                event_id=event_id,
+                person_id=again.id or 0,
+                checked_in_at=at,
+                method=CheckInMethod.WALKIN,
+            )
+        )
+        await session.commit()
+    before = await count(sessions, event_id)
+    assert (before.arrived, before.walkins, before.signed_up) == (352, 12, 350)
+    assert before.not_arrived == seed.NO_SHOWS + 1  # her sign-up, under her own record
+    async with sessions() as session:
+        merged, kept = await session.get(Person, again.id), await session.get(Person, her.id)
+        assert merged is not None
+        assert kept is not None
+        await merge(session, merged=merged, kept=kept)
+        await session.commit()
+    after = await count(sessions, event_id)
+    assert (after.arrived, after.registered, after.walkins) == (352, 341, 11)
+    assert (after.signed_up, after.signed_up_arrived, after.not_arrived) == (350, 341, 9)
+    assert after.zones[0].districts[0] == hc.DistrictCount("1033", "คลองเตย", "Khlong Toei", 13)
+    assert sum(n for _, n in after.arrivals) == 352
+
+
+async def test_a_merged_away_record_never_counts(
+    sessions: SessionFactory, seminar: seed.Seminar
+) -> None:
+    """Even with a check-in or a sign-up still pointing at it, a record merged into another
+    is not a person of its own."""
     assert seminar.event.id is not None
     async with sessions() as session:
-        row = (
-            await session.exec(select(CheckIn).where(CheckIn.person_id == seminar.attendees[1].id))
-        ).one()
-        row.method = CheckInMethod.WALKIN
-        session.add(row)
+        kept = await session.get(Person, seminar.attendees[1].id)
+        gone = await session.get(Person, seminar.attendees[2].id)
+        no_show = await session.get(Person, seminar.no_shows[0].id)
+        assert kept is not None
+        assert gone is not None
+        assert no_show is not None
+        gone.merged_into_id = kept.id
+        no_show.merged_into_id = kept.id
+        session.add_all([gone, no_show])
         await session.commit()
     result = await count(sessions, seminar.event.id)
-    assert result.walkins == seminar.walkins + 1
+    assert result.arrived == 350
+    assert result.groups["volunteers"] == 68
+    assert sum(n for _, n in result.arrivals) == 350
+    assert result.signed_up == seed.SIGNED_UP - 2
+    zone3 = await count(sessions, seminar.event.id, coordinator(3))
+    # Zone 3: 39 came, 2 of them walk-ins; 37 + 9 no-shows signed up; two records merged away.
+    assert (zone3.arrived, zone3.signed_up) == (39 - 1, 37 + seed.NO_SHOWS - 2)
+    async with sessions() as session:
+        assert await hc.arrived_count(session=session, event_id=seminar.event.id) == 350
 
 
 async def test_every_headcount_query_uses_an_index_on_checkins(
@@ -285,7 +398,8 @@ async def test_every_headcount_query_uses_an_index_on_checkins(
         if not sqlite:
             # The seminar is tiny, so PostgreSQL would rightly scan; ask what it does at scale.
             await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        assert len(captured) == 6
+        # The breakdown and the arrivals, scoped and not; the sign-ups never read check-ins.
+        assert len(captured) == 4
         for statement, parameters in captured:
             prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
             plan = await connection.exec_driver_sql(prefix + statement, parameters)

@@ -10,8 +10,7 @@ import pytest
 from bot.data.districts import load_geography
 from bot.handlers.reports import MESSAGE_LIMIT, View, fitted_headcount_text, headcount_text
 from bot.i18n import translator
-from bot.services.headcount import DistrictCount, Headcount, ZoneCount
-from storage.models import Event
+from bot.services.headcount import DistrictCount, EventInfo, Headcount, ZoneCount
 
 START = datetime(2020, 7, 22, 1, 0, tzinfo=UTC)
 
@@ -28,13 +27,12 @@ def every_district_came() -> Headcount:
         )
         zones.append(ZoneCount(number, sum(d.count for d in members), members))
     assert sum(len(z.districts) for z in zones) == 50
-    event = Event(
+    event = EventInfo(
+        id=1,
         title="ก" * 199 + "<",
         venue="ข" * 200,
-        starts_at=START,
-        ends_at=START + timedelta(days=2),
         code="BIG1",
-        token="t",
+        starts_at=START,
         capacity=100_000,
     )
     arrivals = tuple((START + timedelta(minutes=15 * i), 1000 + i) for i in range(192))
@@ -43,7 +41,9 @@ def every_district_came() -> Headcount:
         event=event,
         zone_limit=None,
         arrived=total,
-        registered=99_999,
+        walkins=1,
+        signed_up=99_999,
+        signed_up_arrived=total - 1,
         groups={"volunteers": total, "officials": 0, "others": 0},
         zones=tuple(zones),
         arrivals=arrivals,
