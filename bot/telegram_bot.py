@@ -240,22 +240,24 @@ class AsaBot(ExtBot[None]):
 
     async def edit_message_text(self, *args: Any, **kwargs: Any) -> Message | bool:
         """Edit a message's text; an edit to what it already says is done, not an error (a
-        second press of a button, or an update processed again after its replica died)."""
+        second press of a button, or an update processed again after its replica died):
+        False then says that nothing changed."""
         try:
             return await super().edit_message_text(*args, **kwargs)
         except BadRequest as error:
             if not _not_modified(error):
                 raise
-            return True
+            return False
 
     async def edit_message_reply_markup(self, *args: Any, **kwargs: Any) -> Message | bool:
-        """Replace a message's buttons; the same buttons again are done, not an error."""
+        """Replace a message's buttons; the same buttons again are done, not an error (False:
+        nothing changed)."""
         try:
             return await super().edit_message_reply_markup(*args, **kwargs)
         except BadRequest as error:
             if not _not_modified(error):
                 raise
-            return True
+            return False
 
     @property
     def malformed_updates(self) -> int:

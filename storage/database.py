@@ -280,6 +280,11 @@ class TrackedSession(AsyncSession):
             _open_sessions.set(max(0, _open_sessions.get() - 1))
 
 
+# Work to add to every transaction this task commits (webhook mode stamps the update that
+# caused it: bot/intake.py); None almost always.
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+before_commit: ContextVar[BeforeCommit | None] = ContextVar("asa_before_commit", default=None)
+
 AfterCommit = Callable[[], None]
 _AFTER_COMMIT_KEY = "asa_after_commit"
 
@@ -342,6 +347,9 @@ class Database:
         """One attempt: open, work, commit, close; then the after-commit callbacks."""
         async with self.sessions() as session:
             result = await work(session)
+            stamp = before_commit.get()
+            if stamp is not None:
+                await stamp(session)
             await session.commit()
             callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
         for callback in callbacks:

@@ -342,6 +342,9 @@ class ChatState(SQLModel, table=True):
     nonce: str | None = Field(default=None, max_length=8)
     draft: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Webhook mode: the newest update whose effects this person's data already holds. An
+    # update processed again after its replica died is then recognised and not applied twice.
+    last_update_id: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class PtbUserData(SQLModel, table=True):

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
@@ -360,17 +359,13 @@ async def _show_headcount(update: Update, context: AsaContext, result: Headcount
     """Show a headcount in the pressed message; False when nothing changed."""
     query, _ = query_of(update)
     text = fitted_headcount_text(result=result, view=View.of(context))
-    try:
-        await query.edit_message_text(
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=headcount_keyboard(context.t, result.event.id),
-        )
-    except BadRequest as error:
-        if "not modified" not in error.message.lower():
-            raise
-        return False
-    return True
+    edited = await query.edit_message_text(
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=headcount_keyboard(context.t, result.event.id),
+    )
+    # False: Telegram said "not modified" (bot/telegram_bot.py).
+    return edited is not False
 
 
 def _labels(context: AsaContext) -> Labels:

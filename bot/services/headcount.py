@@ -121,6 +121,7 @@ class EventInfo:
     venue: str
     code: str
     starts_at: datetime
+    ends_at: datetime
     capacity: int | None
 
     @classmethod
@@ -134,6 +135,7 @@ class EventInfo:
             venue=event.venue,
             code=event.code,
             starts_at=event.starts_at,
+            ends_at=event.ends_at,
             capacity=event.capacity,
         )
 

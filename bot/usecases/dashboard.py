@@ -79,6 +79,7 @@ class Overview:
     headcount: Headcount
     status: str
     code: str
+    opens_at: datetime
     late: PeopleList
     absent: PeopleList
     search: SearchResult | None
@@ -107,11 +108,12 @@ async def overview(
     search = None
     if rights.check_in and len(text) >= SEARCH_MIN_CHARS:
         search = await checkins.search_people(session=session, access=actor.access, query=text)
-    event = result.event
+    event = await events.get_event(session=session, event_id=event_id)
     return Overview(
         headcount=result,
         status=status_of(event, now),
         code=current_code(event, now),
+        opens_at=events.opens_at(event),
         late=await lists.late_arrivals(
             session=session, event_id=event_id, zone_limit=zones, query=text
         ),

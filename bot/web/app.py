@@ -53,7 +53,6 @@ from bot.scope import Actor
 from bot.services import codes
 from bot.services.checkins import AlreadyCheckedIn
 from bot.services.errors import DomainError, NotAllowed, NotFound
-from bot.services.events import opens_at
 from bot.services.headcount import AGENCY_ORDER, BUCKET_SECONDS, GROUPS, ROLE_ORDER
 from bot.services.screens import AlreadyDone, EventOver, LinkInvalid, web_secret
 from bot.services.startup import geography
@@ -378,7 +377,7 @@ class WebApp:
                 tz=self.settings.tz,
                 view=view,
                 now=now,
-                opens_at=opens_at(view.headcount.event),
+                opens_at=view.opens_at,
                 groups=GROUPS,
                 roles=ROLE_ORDER,
                 agencies=AGENCY_ORDER,

@@ -96,6 +96,7 @@ def test_chart_labels_are_plain_text_and_empty_slots_are_zero() -> None:
         venue="กระทรวงแรงงาน",
         code="T1",
         starts_at=start,
+        ends_at=start + timedelta(hours=3),
         capacity=None,
     )
     result = Headcount(

@@ -33,6 +33,7 @@ def every_district_came() -> Headcount:
         venue="ข" * 200,
         code="BIG1",
         starts_at=START,
+        ends_at=START + timedelta(hours=3),
         capacity=100_000,
     )
     arrivals = tuple((START + timedelta(minutes=15 * i), 1000 + i) for i in range(192))

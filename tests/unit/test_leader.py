@@ -63,9 +63,9 @@ async def pg_url() -> AsyncIterator[str]:
 async def test_one_replica_leads_and_another_takes_over_when_it_dies(pg_url: str) -> None:
     first, second = Replica(pg_url), Replica(pg_url)
     try:
-        first.leadership.start()
+        await first.leadership.start()
         await first.becomes(True)
-        second.leadership.start()
+        await second.leadership.start()
         # The second keeps trying and keeps failing while the first holds the lock.
         async with first.engine.connect() as probe:
             holders = await probe.execute(
@@ -94,9 +94,9 @@ async def test_one_replica_leads_and_another_takes_over_when_it_dies(pg_url: str
 async def test_a_leader_that_stops_hands_over(pg_url: str) -> None:
     first, second = Replica(pg_url), Replica(pg_url)
     try:
-        first.leadership.start()
+        await first.leadership.start()
         await first.becomes(True)
-        second.leadership.start()
+        await second.leadership.start()
         await first.close()
         await second.becomes(True)
         assert first.log == ["gain", "lose"]
@@ -107,7 +107,7 @@ async def test_a_leader_that_stops_hands_over(pg_url: str) -> None:
 async def test_sqlite_has_one_process_which_always_leads(tmp_path: Path) -> None:
     replica = Replica(f"sqlite+aiosqlite:///{tmp_path / 'asa.db'}")
     try:
-        replica.leadership.start()
+        await replica.leadership.start()
         await replica.becomes(True)
     finally:
         await replica.close()

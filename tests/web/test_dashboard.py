@@ -81,7 +81,7 @@ async def test_an_organiser_sees_the_headcounts_figures_and_lists(
     assert reply.status_code == 200
     html = reply.json()["html"]
     assert figure(html, "เช็กอินแล้ว") == 3
-    assert figure(html, "ลงทะเบียน") == 4
+    assert figure(html, "ลงชื่อร่วมงาน") == 4
     assert figure(html, "ความจุ") == 50
     assert figure(html, "มาสาย") == 1
     assert figure(html, "ยังไม่มา") == 2
@@ -108,7 +108,7 @@ async def test_a_coordinator_sees_only_their_zones(
     html = (await view(http, world.event, tma(settings, COORDINATOR))).json()["html"]
     assert "เฉพาะโซนของท่าน: โซน 3" in html
     assert figure(html, "เช็กอินแล้ว") == 1
-    assert figure(html, "ลงทะเบียน") == 2
+    assert figure(html, "ลงชื่อร่วมงาน") == 2
     assert "ชัย บางนา" in html
     for elsewhere in ("ดาว บางกะปิ", "บุญ คันนายาว", "เอก ข้าราชการ", "คันนายาว"):
         assert elsewhere not in html
