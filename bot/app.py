@@ -28,7 +28,6 @@ from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest, retry_after_se
 from bot.update_processor import PerPersonUpdateProcessor
 from bot.usecases.scope import touch_people
 from bot.web.webhook import webhook_url
-from storage.persistence import SqlPersistence
 
 _log = logging.getLogger(__name__)
 
@@ -107,13 +106,11 @@ def build_application(
         .bot(build_bot(settings))
         .update_queue(TrackedQueue(runtime.activity))
         .context_types(ContextTypes(context=AsaContext))
-        .persistence(SqlPersistence(runtime.sessions))
         .concurrent_updates(processor)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()  # type: ignore[assignment]
     )
-    processor.set_after_update(application.update_persistence)
     register_all(application)
     outbox.install(application)
     return application

@@ -16,17 +16,15 @@ if TYPE_CHECKING:
     from bot.lastseen import LastSeen
     from bot.runtime import Runtime
     from bot.update_processor import PerPersonUpdateProcessor
-    from storage.database import Database, SessionFactory
+    from storage.database import Database
 
 UserData = dict[Any, Any]
 ChatData = dict[Any, Any]
 BotData = dict[Any, Any]
 
-LANGUAGE_KEY = "lang"
-
 
 class AsaApplication(Application[ExtBot[None], "AsaContext", UserData, ChatData, BotData, Any]):
-    """The Application, carrying our runtime (kept out of bot_data and persistence)."""
+    """The Application, carrying our runtime (state lives in the database, not in PTB's dicts)."""
 
     def __init__(
         self,
@@ -71,11 +69,6 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
         return self.runtime.db
 
     @property
-    def sessions(self) -> SessionFactory:
-        """Raw sessions, for code not yet moved to use cases."""
-        return self.runtime.sessions
-
-    @property
     def clock(self) -> Clock:
         """The current time (controllable in tests)."""
         return self.runtime.clock
@@ -100,18 +93,13 @@ class AsaContext(CallbackContext[ExtBot[None], UserData, ChatData, BotData]):
     def lang(self) -> str:
         """This person's language: what they chose, else the deployment's default."""
         default = self.settings.bot.default_language
-        # Flows not yet moved to chat_state keep the choice in user_data; it wins until then.
-        if self.user_data is not None and self.user_data.get(LANGUAGE_KEY):
-            return normalise_language(self.user_data.get(LANGUAGE_KEY), default)
         if self._actor is not None:
             return self._actor.lang
         return default
 
     def set_lang(self, lang: str) -> None:
-        """Remember this person's language for the rest of this update (and in user_data)."""
+        """Use this person's new language for the rest of this update (it is saved by then)."""
         lang = normalise_language(lang)
-        if self.user_data is not None:
-            self.user_data[LANGUAGE_KEY] = lang
         if self._actor is not None:
             from dataclasses import replace
 

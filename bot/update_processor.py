@@ -75,11 +75,6 @@ class PerPersonUpdateProcessor(BaseUpdateProcessor):
         self._clock = clock
         self.warned: set[int] = set()  # update ids that crossed the flood line
         self.dropped = 0
-        self._after_update: Callable[[], Awaitable[None]] | None = None
-
-    def set_after_update(self, after_update: Callable[[], Awaitable[None]]) -> None:
-        """A coroutine run after every update, inside the person's lock (state persistence)."""
-        self._after_update = after_update
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Flood check, wait for this person's earlier updates, take a slot, process."""
@@ -102,19 +97,14 @@ class PerPersonUpdateProcessor(BaseUpdateProcessor):
             self._release(key)
 
     async def _measured(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Process the update (and persist after it), counted and timed for /metrics."""
+        """Process the update, counted and timed for /metrics."""
         kind = metrics.update_type(update)
         started = time.monotonic()
         try:
             await coroutine
-            await self._after()
         finally:
             metrics.HANDLER_SECONDS.labels(kind).observe(time.monotonic() - started)
             metrics.UPDATES_PROCESSED.labels(kind).inc()
-
-    async def _after(self) -> None:
-        if self._after_update is not None:
-            await self._after_update()
 
     def _drop_flood(self, update: object) -> bool:
         """Count the update against its sender; True when it must be dropped unseen."""

@@ -1,1 +1,1 @@
-"""Storage: SQLModel tables, the async database, persistence and migrations."""
+"""Storage: SQLModel tables, the async database and migrations."""

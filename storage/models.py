@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -106,6 +107,14 @@ class Person(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_person_phone", "phone"),
+        # Only merged-away records: tiny, and it turns "not merged" in every count into a probe
+        # instead of a scan of everyone (docs/notes/reports.md measured 61-69 -> 40 ms).
+        Index(
+            "ix_person_merged",
+            "id",
+            postgresql_where=sql_text("merged_into_id IS NOT NULL"),
+            sqlite_where=sql_text("merged_into_id IS NOT NULL"),
+        ),
         Index("ix_person_type_district", "participant_type", "district_code"),
     )
 
@@ -345,38 +354,6 @@ class ChatState(SQLModel, table=True):
     # Webhook mode: the newest update whose effects this person's data already holds. An
     # update processed again after its replica died is then recognised and not applied twice.
     last_update_id: int | None = Field(default=None, sa_type=BigInteger)
-
-
-class PtbUserData(SQLModel, table=True):
-    """python-telegram-bot's per-user data, kept by our persistence."""
-
-    __tablename__ = "ptb_user_data"
-
-    user_id: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-class PtbChatData(SQLModel, table=True):
-    """python-telegram-bot's per-chat data, kept by our persistence."""
-
-    __tablename__ = "ptb_chat_data"
-
-    chat_id: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
-    )
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-class PtbConversation(SQLModel, table=True):
-    """The state of one person in one ConversationHandler, so a restart resumes it."""
-
-    __tablename__ = "ptb_conversation"
-
-    name: str = Field(primary_key=True, max_length=64)
-    key: str = Field(primary_key=True, max_length=128)
-    state: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ScreenLink(SQLModel, table=True):

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 # python-telegram-bot 22 builds RetryAfter through its own deprecated float property unless told
 # to use timedelta; under filterwarnings=error that warning would replace every 429.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
+# Any Telegram request made while a database session is open fails the test that made it
+# (bot/telegram_bot.py GuardedRequest): a slow Telegram must never hold a connection.
+os.environ.setdefault("ASA_STRICT_SESSIONS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,14 @@ class ReplicaSet:
     """N replicas on one database, behind a balancer the fake Telegram posts to."""
 
     def __init__(
-        self, fake: FakeTelegram, database_url: str, workdir: Path, count: int = 3, **bot: Any
+        self,
+        fake: FakeTelegram,
+        database_url: str,
+        workdir: Path,
+        count: int = 3,
+        *,
+        sections: dict[str, dict[str, Any]] | None = None,
+        **bot: Any,
     ) -> None:
         self.fake = fake
         self.database_url = database_url
@@ -132,28 +139,31 @@ class ReplicaSet:
         self.replicas: list[Replica] = []
         self.count = count
         self.bot_settings = bot
+        # Settings merged over the defaults below, per section (e.g. {"telegram":
+        # {"rate_limit": 29.0}} for Telegram's real pace instead of the tests' 1000).
+        self.sections = sections or {}
 
     async def __aenter__(self) -> ReplicaSet:
         await self.balancer.start()
         for n in range(self.count):
             port = free_port()
-            config = write_config(
-                self.workdir / f"replica-{n}.toml",
-                {
-                    "telegram": {
-                        "token": self.fake.token,
-                        "base_url": self.fake.base_url,
-                        "base_file_url": self.fake.base_file_url,
-                        "mode": "webhook",
-                        "webhook_url": self.balancer.url,
-                        "secret_token": SECRET,
-                        "rate_limit": 1000,
-                    },
-                    "database": {"url": self.database_url},
-                    "web": {"listen": "127.0.0.1", "port": port},
-                    "bot": {"flood_max_updates": 1000, **self.bot_settings},
+            settings: dict[str, dict[str, Any]] = {
+                "telegram": {
+                    "token": self.fake.token,
+                    "base_url": self.fake.base_url,
+                    "base_file_url": self.fake.base_file_url,
+                    "mode": "webhook",
+                    "webhook_url": self.balancer.url,
+                    "secret_token": SECRET,
+                    "rate_limit": 1000,
                 },
-            )
+                "database": {"url": self.database_url},
+                "web": {"listen": "127.0.0.1", "port": port},
+                "bot": {"flood_max_updates": 1000, **self.bot_settings},
+            }
+            for name, values in self.sections.items():
+                settings[name] = {**settings.get(name, {}), **values}
+            config = write_config(self.workdir / f"replica-{n}.toml", settings)
             self.replicas.append(
                 Replica(f"replica-{n}", config, self.workdir / f"replica-{n}.log", port)
             )

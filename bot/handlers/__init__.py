@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 GROUP_GUARDS = -10  # groups and channels are ignored before anything else
 GROUP_SCOPE = -5  # the sender is resolved once: context.actor
-GROUP_FLOWS = -1  # legacy ConversationHandlers that must see their /cancel first
 GROUP_MAIN = 0  # commands, buttons, flow input, and last of all the fallbacks
 
 
@@ -53,15 +52,13 @@ def register_all(application: AsaApplication) -> None:
         screen,
     )
     callbacks: dict[str, Callback] = {}
-    legacy: set[str] = set()
     for family in families:
         family.register(application)
         for name, callback in getattr(family, "COMMANDS", {}).items():
             if name in callbacks:
                 raise RuntimeError(f"two families answer /{name}")
             callbacks[name] = callback
-        legacy |= set(getattr(family, "LEGACY_COMMANDS", ()))
-    answered, listed = set(callbacks) | legacy, set(BY_NAME)
+    answered, listed = set(callbacks), set(BY_NAME)
     if answered != listed:
         raise RuntimeError(
             "the command registry and the handlers disagree: "

@@ -47,7 +47,7 @@ class ScreenState:
     code: str
     payload: str
     arrived: int
-    registered: int
+    signed_up: int
     capacity: int | None
     groups: dict[str, int] = field(default_factory=dict)
     recent: int = 0
@@ -142,7 +142,7 @@ async def state(session: AsyncSession, *, event_id: int, now: datetime) -> Scree
         code=current_code(event, now),
         payload=screens.bound_payload(event, now),
         arrived=result.arrived,
-        registered=result.registered,
+        signed_up=result.signed_up,
         capacity=event.capacity,
         groups={group: result.groups.get(group, 0) for group in GROUPS},
         recent=recent,

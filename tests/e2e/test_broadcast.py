@@ -26,7 +26,7 @@ KINDS = [
     "ตามเขต",
     "ตามบทบาทอาสาสมัคร",
     "ตามประเภทผู้เข้าร่วม",
-    "ผู้ลงทะเบียนกิจกรรม",
+    "ผู้ลงชื่อร่วมงาน",
     "ผู้ลงทะเบียนที่ยังไม่เช็กอิน",
 ]
 
@@ -194,7 +194,7 @@ async def test_each_audience_kind_from_the_conversation(
         assert got == expected, kind
 
     for kind, expected in (
-        ("ผู้ลงทะเบียนกิจกรรม", {chair.chat_id, official.chat_id}),
+        ("ผู้ลงชื่อร่วมงาน", {chair.chat_id, official.chat_id}),
         ("ผู้ลงทะเบียนที่ยังไม่เช็กอิน", {chair.chat_id}),
     ):
         await author.send("/broadcast")

@@ -143,3 +143,26 @@ def test_cli_rejects_a_foreign_database_driver(
     path = write(tmp_path, '[database]\nurl = "mysql://root@localhost/x"\n')
     assert main(["check-config", "--config", str(path)]) == 2
     assert "sqlite+aiosqlite" in capsys.readouterr().err
+
+
+def test_the_example_configuration_is_valid_and_names_every_setting() -> None:
+    """config.example.toml is where operators learn the settings: none may be missing."""
+    import re
+    import tomllib
+
+    from bot.config import Settings
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    raw = tomllib.loads(text)
+    raw["telegram"]["token"] = "123456:EXAMPLE"
+    Settings.model_validate(raw)
+    missing = []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert model is not None
+        for key in model.model_fields:  # type: ignore[union-attr]
+            # Set, or shown commented out (`# zones_file = ...`) where it has no default value.
+            if not re.search(rf"^(# )?{key} = ", text, flags=re.MULTILINE):
+                missing.append(f"[{section}] {key}")
+    assert missing == []

@@ -63,21 +63,16 @@ async def test_one_person_is_processed_in_order() -> None:
     assert order == [1, 2]
 
 
-async def test_state_is_saved_after_every_update_and_locks_are_dropped() -> None:
-    saves: list[int] = []
-
-    async def save() -> None:
-        saves.append(1)
-
+async def test_a_persons_lock_is_dropped_once_their_updates_are_done() -> None:
     processor = PerPersonUpdateProcessor(4)
-    processor.set_after_update(save)
+    done: list[int] = []
 
-    async def nothing() -> None:
-        return None
+    async def note(update_id: int) -> None:
+        done.append(update_id)
 
     for update_id in range(3):
-        await processor.process_update(update_from(5, update_id), nothing())
-    assert len(saves) == 3
+        await processor.process_update(update_from(5, update_id), note(update_id))
+    assert done == [0, 1, 2]
     assert processor.people_waiting == 0
 
 

@@ -93,6 +93,8 @@ async def test_the_screen_shows_the_current_link_and_follows_code_and_count(
     assert first == deep_link(username, f"{event.token}-{event.code}")
     assert await page.inner_text(".code") == event.code
     assert await page.inner_text(".count-arrived") == "0"
+    # "of N signed up": the one person holding a place, not the arrivals who registered.
+    assert "จากผู้ลงชื่อร่วมงาน 1 คน" in await page.inner_text(".count-of")
     assert await overflowing(page) == []
 
     # A person scans the QR: checked in, and the screen's count follows within 2 s.
