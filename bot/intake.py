@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
@@ -26,6 +25,7 @@ from bot.services import inbox as inbox_service
 from bot.services.inbox import Claimed
 from bot.telegram_bot import Throttled
 from bot.usecases import inbox
+from storage import notifications
 from storage.database import BeforeCommit, DatabaseUnavailable, before_commit
 
 _log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ _log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 LEASE = timedelta(seconds=30)  # a claim not renewed for this long belongs to a dead replica
 RENEW_SECONDS = 5.0
-LISTEN_RETRY_SECONDS = 2.0
 # Processed updates are kept this long (a late copy from Telegram is recognised), then purged.
 KEEP_DONE = timedelta(days=1)
 PURGE_EVERY_SECONDS = 3600.0
@@ -221,33 +220,17 @@ class InboxWorker:
     # -- PostgreSQL notifications ---------------------------------------------------------
 
     async def _listen(self) -> None:
-        """LISTEN for updates stored by any replica; reconnect after losing the connection."""
-        import asyncpg
-
-        dsn = self.runtime.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
+        """LISTEN for updates stored by any replica; look again after each (re)connection."""
+        await notifications.listen(
+            self.runtime.engine.url,
+            inbox.CHANNEL,
+            self._notified,
+            on_connected=self.wake,
+            on_state=self._listening,
         )
-        while not self._stopping.is_set():
-            connection: Any = None
-            try:
-                connection = await asyncpg.connect(dsn)
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await connection.add_listener(inbox.CHANNEL, self._notified)
-                self.listening = True
-                self.wake()  # whatever arrived while we were not listening
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                _log.warning("inbox notifications: not listening (%s)", type(error).__name__)
-            finally:
-                self.listening = False
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=2)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=LISTEN_RETRY_SECONDS)
+
+    def _listening(self, listening: bool) -> None:
+        self.listening = listening
 
     def _notified(self, *_: object) -> None:
         self.wake()

@@ -44,6 +44,7 @@ from bot.delivery.notifier import Addressee, languages, render_notice
 from bot.runtime import Runtime
 from bot.services import announcements, outbox
 from bot.services.outbox import Claimed, Outcome
+from storage import notifications
 from storage.models import Announcement, AnnouncementKind, DeliveryStatus
 
 _log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ class Dispatcher:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- the loop -------------------------------------------------------------------------
@@ -236,12 +238,31 @@ class Dispatcher:
         if self._task is None or self._task.done():
             self._stopping = False
             self._task = self.application.create_task(self._loop(), name="outbox")
+            self._listen()
             self.wake()
+
+    def _listen(self) -> None:
+        """On PostgreSQL, wake on work another replica queued (only the leader acts on it)."""
+        engine = self.runtime.engine
+        if engine.dialect.name != "postgresql" or self._listener is not None:
+            return
+        self._listener = asyncio.get_running_loop().create_task(
+            notifications.listen(
+                engine.url, outbox.CHANNEL, lambda _payload: self.wake(), on_connected=self.wake
+            ),
+            name="outbox-listen",
+        )
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            self._listener = None
 
     async def stop(self) -> None:
         """Let the sends in flight finish and be recorded, then end the loop."""
         self._stopping = True
         self._wake.set()
+        self._stop_listening()
         task, self._task = self._task, None
         if task is not None and not task.done():
             # asyncio.wait never raises, whether the task ends, fails or was cancelled.
@@ -253,6 +274,7 @@ class Dispatcher:
     def kill(self) -> None:
         """End everything abruptly, mid-send (what a crash does; tests use it)."""
         self._stopping = True
+        self._stop_listening()
         for sending in list(self._in_flight):
             sending.cancel()
         self.recorder.kill()
@@ -362,7 +384,9 @@ class Dispatcher:
             await asyncio.wait(set(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
 
     async def _renew_while_sending(self) -> None:
-        """Keep this process's claims fresh while it has sends in flight."""
+        """Keep this process's claims fresh while it has sends in flight, and take over the
+        claims of a sender that died meanwhile (a long broadcast must not make them wait for
+        its end: they go out next, about one lease after the death)."""
         runtime = self.runtime
         every = max(0.05, self.lease.total_seconds() / 4)
         while True:
@@ -371,9 +395,17 @@ class Dispatcher:
                 continue
 
             async def work(session: AsyncSession) -> None:
-                await outbox.renew(
-                    session=session, instance=runtime.instance, now=runtime.clock.now()
+                now = runtime.clock.now()
+                await outbox.renew(session=session, instance=runtime.instance, now=now)
+                # Ours were just renewed, so only a gone sender's claims are stale here.
+                resent = await outbox.recover(
+                    session=session,
+                    now=now,
+                    lease=self.lease,
+                    max_attempts=runtime.settings.broadcast.max_attempts,
                 )
+                if resent:
+                    _log.warning("%d deliveries a stopped sender left are sent again", resent)
 
             try:
                 await runtime.db.run(work)

@@ -14,6 +14,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translator, normalise_language, translator
 from bot.i18n.dates import format_datetime, format_duration, format_time
+from bot.services import outbox
 from bot.services.announcements import REASON_PREFIX, REPORT_TEMPLATE
 from bot.services.notify import Notice, Term, Value, When, decode, encode
 from bot.services.outbox import INTERRUPTED
@@ -76,6 +77,7 @@ class OutboxNotifier:
             )
             for chat_id, person_id in sorted(chats.items())
         )
+        await outbox.announce(session)
         after_commit(session, self._wake)
         return len(chats)
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, exists, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services import audiences, audit
+from bot.services import audiences, audit, outbox
 from bot.services.access import Access, Capability
 from bot.services.audit import AuditAction
 from bot.services.errors import DomainError, NotAllowed, NotFound
@@ -205,6 +205,7 @@ async def create(
     recipients = 0
     if send_at is None:
         recipients = await _start(session=session, announcement=announcement, now=now)
+    await outbox.announce(session)
     audit.record(
         session=session,
         actor_id=access.person_id,
@@ -373,6 +374,7 @@ async def reschedule(
     await _editable(session=session, access=access, announcement_id=announcement_id)
     check_send_at(send_at, now=now)
     await _still_scheduled(session, announcement_id, send_at=send_at)
+    await outbox.announce(session)
     audit.record(
         session=session,
         actor_id=access.person_id,

@@ -21,13 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Table, bindparam, func, or_, update
+from sqlalchemy import Boolean, Table, bindparam, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Person
 
 INTERRUPTED = "interrupted"
+# The leader LISTENs on this channel (bot/delivery/dispatcher.py): work queued on another
+# replica reaches it when that transaction commits, not at its next sweep.
+CHANNEL = "asa_outbox"
 _DELIVERY: Table = Delivery.__table__  # type: ignore[attr-defined]
 _PERSON: Table = Person.__table__  # type: ignore[attr-defined]
 
@@ -244,3 +247,10 @@ async def next_due(*, session: AsyncSession, lease: timedelta) -> datetime | Non
     expiry = claimed + lease + timedelta(milliseconds=1) if claimed is not None else None
     moments = [m for m in (retry, scheduled, expiry) if m is not None]
     return min(moments) if moments else None
+
+
+async def announce(session: AsyncSession) -> None:
+    """There is new work for the sender: tell every replica once this transaction commits
+    (on SQLite, one process, the caller wakes its own dispatcher)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(text(f"NOTIFY {CHANNEL}"))  # type: ignore[call-overload]

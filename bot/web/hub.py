@@ -18,19 +18,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 from bot import metrics
 from bot.runtime import Runtime
 from bot.services import live
 from bot.usecases import screen
 from bot.usecases.screen import ScreenState
+from storage import notifications
 
 _log = logging.getLogger(__name__)
 
 # At most one recount per this many seconds per event, however many check-ins arrive.
 MIN_INTERVAL = 0.3
-LISTEN_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 
 class Watch:
@@ -173,38 +172,24 @@ class Hub:
                     watch.task.cancel()
 
     async def _listen(self) -> None:
-        """LISTEN on a connection of its own; reconnect after losing it, and look again."""
-        import asyncpg
+        """LISTEN on a connection of its own; after each (re)connection every watch looks again."""
+        await notifications.listen(
+            self.runtime.engine.url,
+            live.CHANNEL,
+            self._notified,
+            on_connected=self._look_again,
+            on_state=self._listening,
+        )
 
-        url = self.runtime.engine.url.set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
-        attempt = 0
-        while not self.closing.is_set():
-            connection: Any = None
-            try:
-                connection = await asyncpg.connect(dsn)
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await connection.add_listener(live.CHANNEL, self._notified)
-                self.listening = True
-                attempt = 0
-                # Anything missed while not listening: every watch looks again.
-                for watch in list(self.watches.values()):
-                    watch.poke()
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                _log.warning("live updates: not listening (%s)", type(error).__name__)
-            finally:
-                self.listening = False
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await connection.close(timeout=2)
-            await asyncio.sleep(LISTEN_RETRY_SECONDS[min(attempt, len(LISTEN_RETRY_SECONDS) - 1)])
-            attempt += 1
+    def _listening(self, listening: bool) -> None:
+        self.listening = listening
 
-    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _look_again(self) -> None:
+        """Anything missed while not listening: every watch looks again."""
+        for watch in list(self.watches.values()):
+            watch.poke()
+
+    def _notified(self, payload: str) -> None:
         event_id = live.parse_payload(payload)
         if event_id is not None:
             live.deliver(event_id)

@@ -133,6 +133,8 @@ BUTTON_POLICY: dict[str, set[str]] = {
     # reminders: a registrant's answer
     "rsvp:y:{event}": REGISTERED,
     "rsvp:n:{event}": REGISTERED,
+    "rsvp:x:{event}": REGISTERED,
+    "rsvp:b:{event}": REGISTERED,
     # check-in by staff
     "cf:{event}:{person}": STAFF_UP,
     # reports
