@@ -12,7 +12,7 @@ from telegram import Update
 
 from bot.config import Settings
 from bot.handlers import checkin
-from storage.models import ChatState, CheckIn, Person, PtbChatData, PtbConversation, PtbUserData
+from storage.models import ChatState, CheckIn, Person
 from tests import harness
 from tests.factories import make_event
 from tests.fake_telegram import FakeTelegram
@@ -152,17 +152,9 @@ async def set_draft(bot: BotHarness, telegram_id: int, draft: dict[str, Any]) ->
 
 
 async def no_trace_of(bot: BotHarness, telegram_id: int) -> bool:
-    """No chat state, user data, chat data or conversation state of this person is stored."""
+    """No chat state of this person is stored (the only per-chat state there is)."""
     async with bot.sessions() as session:
-        rows = [
-            await session.get(ChatState, telegram_id),
-            await session.get(PtbUserData, telegram_id),
-            await session.get(PtbChatData, telegram_id),
-        ]
-        conversations = (await session.exec(select(PtbConversation))).all()
-    return rows == [None, None, None] and not any(
-        str(telegram_id) in row.key for row in conversations
-    )
+        return await session.get(ChatState, telegram_id) is None
 
 
 async def no_draft_left(bot: BotHarness, telegram_id: int) -> bool:

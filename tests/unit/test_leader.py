@@ -62,10 +62,11 @@ async def pg_url() -> AsyncIterator[str]:
 
 # Advisory locks held in this test's own database (other tests and benches on the same server
 # hold theirs in their own databases, and must be neither counted nor killed).
-OUR_ADVISORY_LOCKS = (
-    "locktype = 'advisory' AND granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
+OUR_LOCK_HOLDERS = """
+    SELECT pid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
 
 
 async def test_one_replica_leads_and_another_takes_over_when_it_dies(pg_url: str) -> None:
@@ -77,7 +78,7 @@ async def test_one_replica_leads_and_another_takes_over_when_it_dies(pg_url: str
         # The second keeps trying and keeps failing while the first holds the lock.
         async with first.engine.connect() as probe:
             holders = await probe.execute(
-                text(f"SELECT count(*) FROM pg_locks WHERE {OUR_ADVISORY_LOCKS}")
+                text(f"SELECT count(*) FROM ({OUR_LOCK_HOLDERS}) AS holders")  # noqa: S608
             )
             assert holders.scalar() == 1
         assert second.leadership.is_leader is False
@@ -85,7 +86,7 @@ async def test_one_replica_leads_and_another_takes_over_when_it_dies(pg_url: str
         async with second.engine.connect() as killer:
             await killer.execute(
                 text(
-                    f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE {OUR_ADVISORY_LOCKS}"
+                    f"SELECT pg_terminate_backend(pid) FROM ({OUR_LOCK_HOLDERS}) AS holders"  # noqa: S608
                 )
             )
             await killer.commit()
