@@ -1,12 +1,13 @@
 """python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
 Benchmarks: checkin, memory, broadcast, headcount, growth, durability (all of these: `all`, the
-default), and latency, which runs only when named (`python -m bench latency`): it offers load
-for a fixed time per rate and bot, minutes in all. Prints one table per benchmark and database
-(or, with --json, one JSON document for tools); exits 1 when a benchmark fails or a sanity check
-does not hold, since its figures would lie. A part cut short by its deadline still prints what
-it measured, marked INCOMPLETE. Ctrl-C or SIGTERM stops every bot the bench started and drops
-its scratch databases.
+default), and latency and webhook, which run only when named (`python -m bench latency`):
+latency offers load for a fixed time per rate and bot, minutes in all; webhook sets 1 and 3
+webhook replicas (PostgreSQL only) against the polling bot and kills a replica under load.
+Prints one table per benchmark and database (or, with --json, one JSON document for tools);
+exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie. A
+part cut short by its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or
+SIGTERM stops every bot the bench started and drops its scratch databases.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from bench import broadcast, checkin, durability, growth, headcount, latency, li
 from bench.common import DATABASES, BenchError, Report, machine
 
 ALL = ("checkin", "memory", "broadcast", "headcount", "growth", "durability")
-BENCHMARKS = (*ALL, "latency", "all")
+BENCHMARKS = (*ALL, "latency", "webhook", "all")
 EXIT_INTERRUPTED = 130
+WEBHOOK_NEEDS_POSTGRESQL = (
+    "webhook: replicas share one PostgreSQL database, so it runs only with --db postgresql or both"
+)
 
 
 def _rates(text: str) -> tuple[float, ...]:
@@ -47,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="*",
         default=["all"],
         metavar="benchmark",
-        help=f"one or more of {', '.join(BENCHMARKS)} (default: all, which is all but latency)",
+        help=f"one or more of {', '.join(BENCHMARKS)} "
+        "(default: all, which is all but latency and webhook)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: proves it works")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of tables")
@@ -66,7 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rates", type=_rates, help="latency: offered check-ins a second (25,50,100,200)"
     )
     parser.add_argument(
-        "--duration", type=float, help="latency: seconds each rate is offered (20; 5 quick)"
+        "--duration",
+        type=float,
+        help="latency and webhook: seconds each rate is offered (20; 5 quick)",
     )
     parser.add_argument(
         "--arrivals",
@@ -84,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be positive")
     if args.rounds is not None and args.rounds < 3:
         parser.error("--rounds must be at least 3: the figures are medians of rounds")
+    if "webhook" in args.benchmarks and args.db == "sqlite":
+        parser.error(WEBHOOK_NEEDS_POSTGRESQL)
     return args
 
 
@@ -123,6 +132,13 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
                 quick=args.quick, rates=args.rates, duration=args.duration, arrivals=args.arrivals
             )
             done(await latency.run(database=database, plan=plan))
+        if "webhook" in wanted and database == "postgresql":
+            from bench import webhook  # imported when asked for: it brings in the test tools
+
+            for report in await webhook.run(
+                quick=args.quick, n=args.n, rounds=args.rounds, duration=args.duration
+            ):
+                done(report)
     return reports
 
 

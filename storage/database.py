@@ -10,6 +10,7 @@ gets `DatabaseUnavailable` and can say honestly that nothing was recorded.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import logging
 import os
@@ -296,6 +297,18 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
         callbacks.append(callback)
 
 
+def describe(error: BaseException) -> str:
+    """An error's class and, where there is one, PostgreSQL's SQLSTATE (53300: too many
+    connections, 57P01: server shut down...) or the OS error's name: what an operator needs,
+    and never a statement's parameters or a message that could quote personal data."""
+    cause = getattr(error, "orig", None) or error.__cause__ or error
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if code is None and isinstance(cause, OSError) and cause.errno is not None:
+        code = errno.errorcode.get(cause.errno)
+    name = type(error).__name__
+    return f"{name} {code}" if code else name
+
+
 class Database:
     """Runs units of work, each in one transaction, retrying through short outages."""
 
@@ -330,12 +343,12 @@ class Database:
                     _log.error(
                         "database unavailable after %d attempts (%s); giving up",
                         attempt,
-                        type(error).__name__,
+                        describe(error),
                     )
                     raise DatabaseUnavailable(type(error).__name__) from error
                 _log.warning(
                     "database trouble (%s), attempt %d; retrying in %.1f s",
-                    type(error).__name__,
+                    describe(error),
                     attempt,
                     backoff,
                 )

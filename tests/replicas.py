@@ -157,7 +157,9 @@ class ReplicaSet:
                     "secret_token": SECRET,
                     "rate_limit": 1000,
                 },
-                "database": {"url": self.database_url},
+                # 5 (+5 in bursts) each: three replicas, their listeners and whatever else
+                # shares the test server stay well under PostgreSQL's 100 connections.
+                "database": {"url": self.database_url, "pool_size": 5},
                 "web": {"listen": "127.0.0.1", "port": port},
                 "bot": {"flood_max_updates": 1000, **self.bot_settings},
             }

@@ -14,7 +14,7 @@ from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import AsaApplication, AsaContext
-from bot.flows import FLOWS
+from bot.flows import FLOWS, open_run
 from bot.handlers import GROUP_GUARDS, GROUP_SCOPE
 from bot.handlers.dispatch import reask_open_flow
 from bot.usecases.scope import resolve_actor
@@ -59,13 +59,7 @@ async def resolve_scope(update: Update, context: AsaContext) -> None:
         before_commit.reset(token)
     context.actor = actor
     if actor.facts.get("applied"):
-        # Processed again after the replica that first did it died: its effects are in the
-        # database already, and applying it twice would answer twice (or take a text for the
-        # next step). Whether its answer reached the person is unknown, so the question now
-        # open is asked again: at worst a question twice, never a person left without one.
-        _log.info("update %s was already applied; not processed again", update.update_id)
-        await reask_open_flow(update, context)
-        raise ApplicationHandlerStop
+        await _answer_replay(update, context)
     if stale:
         context.app.last_seen.note(user.id)
     if context.app.processor.take_warning(update.update_id):
@@ -73,6 +67,38 @@ async def resolve_scope(update: Update, context: AsaContext) -> None:
         raise ApplicationHandlerStop
     if actor.expired_flow is not None and update.effective_message is not None:
         await _say_expired(context, actor.expired_flow)
+
+
+async def _answer_replay(update: Update, context: AsaContext) -> None:
+    """An update processed again after the replica that first did it died: its effects are in
+    the database already, and whether its answer reached the person is unknown. Never leave
+    them without one, and never apply it twice:
+    - a check-in is run again (it is idempotent, and answers "checked in at 09.12");
+    - in a flow, the question now open is asked again;
+    - anything else is acknowledged as recorded.
+    Returns only for the check-in; otherwise stops the update here."""
+    _log.info("update %s was already applied; answering, not applying it again", update.update_id)
+    if _is_check_in(update):
+        return
+    if open_run(context) is not None:
+        await reask_open_flow(update, context)
+    else:
+        await context.bot.send_message(context.actor.telegram_id, context.t("update.replayed"))
+    raise ApplicationHandlerStop
+
+
+def _is_check_in(update: Update) -> bool:
+    """`/checkin CODE`, a scanned QR (`/start <payload>`) or a shared location."""
+    message = update.message
+    if message is None:
+        return False
+    if message.location is not None:
+        return True
+    words = (message.text or "").split()
+    if len(words) != 2:
+        return False
+    command = words[0].split("@", 1)[0].lower()
+    return command in ("/checkin", "/start")
 
 
 async def _say_expired(context: AsaContext, name: str) -> None:

@@ -7,6 +7,8 @@ processed once, and nothing lost when the database is briefly away.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from sqlmodel import select
@@ -116,3 +118,50 @@ async def test_a_copy_of_an_update_is_processed_once(
     await bot.settle()
     assert delivered.update_id == row.update_id
     assert len(chat.messages) == 1
+
+
+async def replay(bot: BotHarness, update_id: int) -> None:
+    """Put an update back as a replica that died before marking it done would leave it: claimed
+    long ago, by a process that will never renew the claim. The worker then takes it over."""
+    async with bot.sessions() as session:
+        row = await session.get(InboxUpdate, update_id)
+        assert row is not None and row.status == "done"
+        row.status = "processing"
+        row.claimed_by = "a-replica-that-died"
+        row.claimed_at = bot.clock.now() - timedelta(hours=1)
+        row.done_at = None
+        session.add(row)
+        await session.commit()
+    assert bot.application is not None and bot.application.inbox is not None
+    bot.application.inbox.wake()
+    await bot.settle()
+
+
+async def test_an_update_taken_over_after_its_replica_died_is_answered_not_applied_twice(
+    bot: BotHarness, telegram: FakeTelegram, settings: Settings
+) -> None:
+    """Its effects were committed (with its stamp) but whether its answer went out is unknown."""
+    event = await open_event(bot)
+    chat, person = await member(bot, telegram)
+
+    # A check-in: run again, it answers with the time of the one check-in there is.
+    await chat.send(f"/checkin {event.code}")
+    assert ((await chat.next_reply()).text or "").startswith("✅ เช็กอิน")
+    await bot.settle()
+    await replay(bot, telegram.webhook_deliveries[-1].update_id)
+    assert ((await chat.next_reply()).text or "").startswith("เช็กอินแล้วเมื่อ")
+    async with bot.sessions() as session:
+        assert [c.person_id for c in (await session.exec(select(CheckIn))).all()] == [person.id]
+
+    # A change with no question open (a language button): acknowledged, not done again.
+    await chat.send("/lang")
+    choice = await chat.next_reply()
+    await chat.press("English", message=choice)
+    await bot.settle()
+    assert chat.messages[-1].text == "Switched to English."  # the choice, edited
+    await replay(bot, telegram.webhook_deliveries[-1].update_id)
+    assert (await chat.next_reply()).text == "✅ Your last message was received and recorded."
+    await bot.settle()
+    async with bot.sessions() as session:
+        rows = (await session.exec(select(InboxUpdate))).all()
+    assert {row.status for row in rows} == {"done"}
