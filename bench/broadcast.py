@@ -41,7 +41,7 @@ from bench.common import (
 from bench.process import Arrivals, BotProcess, asa_config, wait_quiescent
 from bot.config import TelegramSettings
 from bot.services import announcements
-from bot.services.roles import Access
+from bot.services.access import Access
 from storage.database import create_engine, session_factory
 from storage.models import Delivery, DeliveryStatus, ParticipantType, Person, Role
 from tests.fake_telegram import FakeTelegram

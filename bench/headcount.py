@@ -41,7 +41,7 @@ from bot.data.districts import Geography, load_geography
 from bot.delivery.reminders import ReminderKind
 from bot.i18n import translator
 from bot.services import codes, exports, headcount
-from bot.services.roles import Access
+from bot.services.access import Access
 from storage.database import SessionFactory, check_connection, create_engine, session_factory
 from storage.models import (
     Agency,

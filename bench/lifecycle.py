@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Iterator
 from types import FrameType
 from typing import TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from tests.database import PG_ADMIN_DSN
 

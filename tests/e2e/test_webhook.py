@@ -125,14 +125,16 @@ async def replay(bot: BotHarness, update_id: int) -> None:
     long ago, by a process that will never renew the claim. The worker then takes it over."""
     async with bot.sessions() as session:
         row = await session.get(InboxUpdate, update_id)
-        assert row is not None and row.status == "done"
+        assert row is not None
+        assert row.status == "done"
         row.status = "processing"
         row.claimed_by = "a-replica-that-died"
         row.claimed_at = bot.clock.now() - timedelta(hours=1)
         row.done_at = None
         session.add(row)
         await session.commit()
-    assert bot.application is not None and bot.application.inbox is not None
+    assert bot.application is not None
+    assert bot.application.inbox is not None
     bot.application.inbox.wake()
     await bot.settle()
 
