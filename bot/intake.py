@@ -31,8 +31,12 @@ from storage.database import BeforeCommit, DatabaseUnavailable, before_commit
 _log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-LEASE = timedelta(seconds=30)  # a claim not renewed for this long belongs to a dead replica
-RENEW_SECONDS = 5.0
+# A claim not renewed for this long belongs to a dead replica: the people whose updates it held
+# wait this long. Shorter is faster at the door, but a live replica cut off from the database
+# for longer (it cannot renew) would see its updates taken over while it still works on them;
+# 20 s outlasts the 15 s database blink the fault tests use.
+LEASE = timedelta(seconds=20)
+RENEW_SECONDS = 4.0
 # Processed updates are kept this long (a late copy from Telegram is recognised), then purged.
 KEEP_DONE = timedelta(days=1)
 PURGE_EVERY_SECONDS = 3600.0

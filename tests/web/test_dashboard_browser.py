@@ -109,7 +109,9 @@ async def test_the_mini_app_shows_the_figures_acts_and_stays_live(
     # Rotating asks first (Telegram's own dialog), then happens once.
     await page.get_by_role("button", name="เปลี่ยนรหัสใหม่").click()
     await page.wait_for_selector(".notice:has-text('รหัสใหม่')")
-    assert "QR ที่พิมพ์ไว้จะใช้ไม่ได้ทันที" in await page.evaluate("window.__confirmed")
+    warning = await page.evaluate("window.__confirmed")
+    assert "รหัสเดิมจะใช้ไม่ได้ทันที" in warning
+    assert "คิวอาร์โค้ดที่พิมพ์ไว้และลิงก์เช็กอินยังใช้ได้" in warning  # as /events says
     async with bot.sessions() as session:
         fresh = await session.get(Event, event.id)
         count = len((await session.exec(select(CheckIn))).all())
