@@ -2,7 +2,7 @@
 
 Four bots, each in its own process polling its own fake Telegram (rate limits off at the fake):
   - asa with its outgoing limiter raised to 1,000/s: what the bot itself can do;
-  - asa as shipped ([telegram] rate_limit, 25/s): what people will see, since Telegram caps a
+  - asa as shipped ([telegram] rate_limit, 29/s): what people will see, since Telegram caps a
     bot's replies at about 30 a second anyway;
   - the echo bot (bench/echo.py): bare python-telegram-bot, the ceiling the framework sets;
   - PTB plus one INSERT per update (bench/echo.py --database-url): the least a bot that records

@@ -54,6 +54,7 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._claiming = False
         self._tasks: list[asyncio.Task[None]] = []
         self._throttle = Throttled()
         self.processed = 0
@@ -100,7 +101,7 @@ class InboxWorker:
     @property
     def idle(self) -> bool:
         """Nothing claimed and nothing asked for (for settling and graceful stops)."""
-        return not self._in_flight and not self._wake.is_set()
+        return not self._in_flight and not self._wake.is_set() and not self._claiming
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -116,6 +117,8 @@ class InboxWorker:
                 self._wake.clear()
                 continue
             self._wake.clear()
+            # Between the wake-up and the tasks below, the claim itself is the work in hand.
+            self._claiming = True
             try:
                 claimed = await self._claim(free)
             except DatabaseUnavailable:
@@ -123,6 +126,9 @@ class InboxWorker:
             except Exception:
                 _log.exception("claiming webhook updates failed")
                 continue
+            finally:
+                self._claiming = False
+                self.runtime.activity.fire()
             for item in claimed:
                 self._in_flight[item.update_id] = asyncio.get_running_loop().create_task(
                     self._process(item), name=f"asa:update:{item.update_id}"

@@ -391,13 +391,14 @@ class Dispatcher:
         every = max(0.05, self.lease.total_seconds() / 4)
         while True:
             await asyncio.sleep(every)
-            if not self._in_flight:
-                continue
 
             async def work(session: AsyncSession) -> None:
                 now = runtime.clock.now()
+                # Every claim of ours, including sends answered but not yet recorded.
                 await outbox.renew(session=session, instance=runtime.instance, now=now)
-                # Ours were just renewed, so only a gone sender's claims are stale here.
+                # Ours were just renewed, so only a gone sender's claims are stale here. (Not
+                # only while sends are in flight: at Telegram's pace the window is often empty
+                # at the moment this looks.)
                 resent = await outbox.recover(
                     session=session,
                     now=now,
