@@ -51,6 +51,31 @@ async def test_another_command_leaves_a_waiting_prompt_quietly_and_does_what_it_
     assert (state.flow, state.draft) == (None, {})
 
 
+async def test_a_check_in_by_another_route_ends_a_waiting_code_prompt(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    """Asked for the code, the person scans the QR instead (or staff check them in): the
+    prompt no longer holds them, and their next message is not taken for a code."""
+    event = await open_event(bot)
+    chat, _ = await member(bot, telegram)
+    assert await say(chat, "/checkin") == ASK_CODE
+    assert (await say(chat, f"/start ci-{event.token}")).startswith("✅ เช็กอิน")
+    await bot.settle()
+    assert (await chat_state(bot, chat.user_id)).flow is None  # type: ignore[union-attr]
+    assert "รหัส" not in await say(chat, "สวัสดี")
+
+    # Staff check in someone whose prompt is open (their own update ends nothing of theirs).
+    other, _ = await member(bot, telegram, "สมศรี มีสุข", phone="+66812345678")
+    staff, _ = await member(bot, telegram, "ทีมงาน หน้างาน", Role.STAFF)
+    assert await say(other, "/checkin") == ASK_CODE
+    await staff.send("/checkin_for 081-234-5678")
+    choice = await staff.next_reply()
+    await staff.press("สมศรี มีสุข", message=choice)
+    await staff.wait_for_edit(choice)
+    await bot.settle()
+    assert (await chat_state(bot, other.user_id)).flow is None  # type: ignore[union-attr]
+
+
 async def test_a_flow_survives_a_restart_and_old_buttons_stop_working(
     bot: BotHarness, telegram: FakeTelegram
 ) -> None:
