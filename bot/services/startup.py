@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.data.districts import Geography, load_geography
 from bot.runtime import Runtime
@@ -25,10 +27,21 @@ async def prepare_database(runtime: Runtime) -> None:
     await sync_districts(runtime)
 
 
+# Replicas starting together each sync the districts: on PostgreSQL they take turns under this
+# transaction-level advisory lock, so the second finds the first's rows instead of inserting
+# them again (which failed the unique key and stopped that replica).
+SYNC_LOCK = 0x617361_0002
+
+
 async def sync_districts(runtime: Runtime) -> None:
     """Upsert every district with its current zone, so SQL can group by zone."""
     geo = geography(runtime)
-    async with runtime.sessions() as session:
+
+    async def work(session: AsyncSession) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            await session.exec(  # type: ignore[call-overload]
+                text("SELECT pg_advisory_xact_lock(:key)"), params={"key": SYNC_LOCK}
+            )
         existing = {row.code: row for row in (await session.exec(select(District))).all()}
         for district in geo.districts:
             row = existing.get(district.code) or District(
@@ -38,4 +51,5 @@ async def sync_districts(runtime: Runtime) -> None:
             row.name_en = district.name_en
             row.zone = district.zone
             session.add(row)
-        await session.commit()
+
+    await runtime.db.run(work)
