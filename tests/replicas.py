@@ -169,10 +169,15 @@ class ReplicaSet:
             self.replicas.append(
                 Replica(f"replica-{n}", config, self.workdir / f"replica-{n}.log", port)
             )
-        for replica in self.replicas:
-            replica.start()
-        for replica in self.replicas:
-            await replica.ready()
+        try:
+            for replica in self.replicas:
+                replica.start()
+            for replica in self.replicas:
+                await replica.ready()
+        except BaseException:
+            # __aexit__ does not run when __aenter__ fails: no replica may outlive the test.
+            await self.__aexit__()
+            raise
         self.balancer.set_backends([r.url for r in self.replicas])
         return self
 
