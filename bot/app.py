@@ -21,7 +21,7 @@ from bot.delivery import scheduler as outbox
 from bot.handlers import register_all
 from bot.intake import InboxWorker
 from bot.lastseen import LastSeen
-from bot.leader import Leadership
+from bot.leader import WEBHOOK_LOCK, Leadership, taking_turns
 from bot.runtime import Activity, Runtime
 from bot.services.startup import prepare_database
 from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest, retry_after_seconds
@@ -199,7 +199,8 @@ async def webhooking(application: AsaApplication) -> AsyncIterator[None]:
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
-    await ensure_webhook(application)
+    async with taking_turns(application.runtime.engine, WEBHOOK_LOCK):
+        await ensure_webhook(application)
     worker = InboxWorker(
         application, concurrency=application.runtime.settings.bot.max_concurrent_updates
     )
@@ -219,7 +220,8 @@ async def webhooking(application: AsaApplication) -> AsyncIterator[None]:
 
 async def ensure_webhook(application: AsaApplication) -> None:
     """Point Telegram at this deployment's webhook, unless it already is (every replica
-    starts with this; only a change calls setWebhook, which Telegram rate-limits)."""
+    starts with this, one at a time under WEBHOOK_LOCK; only a change calls setWebhook, which
+    Telegram rate-limits to one a second)."""
     telegram = application.runtime.settings.telegram
     url = webhook_url(application)
     wanted = sorted(Update.ALL_TYPES)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -147,3 +147,28 @@ class Leadership:
         self.changes += 1
         _log.warning("this replica no longer leads")
         await self._on_loss()
+
+
+# Replicas starting together each check the webhook and, seeing it unset, would each call
+# setWebhook; Telegram answers the second within a second with 429. They take turns under this
+# lock, so the second finds the first's webhook already set and calls nothing.
+WEBHOOK_LOCK = 0x617361_0003
+
+
+@contextlib.asynccontextmanager
+async def taking_turns(engine: AsyncEngine, key: int) -> AsyncIterator[None]:
+    """One replica at a time inside the block (a session-level advisory lock on a connection
+    of its own, for work that is not a database transaction, such as a Telegram call).
+    SQLite runs one process: nothing to wait for."""
+    if engine.dialect.name == "sqlite":
+        yield
+        return
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        await connection.commit()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # closing the connection frees it anyway
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                await connection.commit()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.leader import Leadership
+from bot.leader import WEBHOOK_LOCK, Leadership, taking_turns
 from storage.database import create_engine
 from tests.database import create_pg_scratch_database, drop_pg_scratch
 
@@ -120,3 +120,44 @@ async def test_sqlite_has_one_process_which_always_leads(tmp_path: Path) -> None
     finally:
         await replica.close()
     assert replica.log == ["gain", "lose"]
+
+
+async def test_replicas_take_turns_at_work_that_is_not_a_transaction(pg_url: str) -> None:
+    """Two replicas setting the webhook at once: the second waits for the first to finish."""
+    first, second = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
+    inside: list[str] = []
+    first_inside, let_first_go = asyncio.Event(), asyncio.Event()
+
+    async def hold(name: str, engine: AsyncEngine, entered: asyncio.Event | None) -> None:
+        async with taking_turns(engine, WEBHOOK_LOCK):
+            inside.append(f"{name} in")
+            if entered is not None:
+                entered.set()
+                await let_first_go.wait()
+            inside.append(f"{name} out")
+
+    try:
+        holder = asyncio.create_task(hold("first", first, first_inside))
+        await first_inside.wait()
+        waiter = asyncio.create_task(hold("second", second, None))
+        # The second is blocked on the lock: PostgreSQL shows its connection waiting for it.
+        async with first.connect() as probe:
+            async with asyncio.timeout(20):
+                while True:
+                    if (await probe.execute(text(WAITING_FOR_ADVISORY))).scalar():
+                        break
+                    await asyncio.sleep(0.05)
+        assert inside == ["first in"]
+        let_first_go.set()
+        await asyncio.gather(holder, waiter)
+        assert inside == ["first in", "first out", "second in", "second out"]
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+WAITING_FOR_ADVISORY = """
+    SELECT count(*) FROM pg_locks
+    WHERE locktype = 'advisory' AND NOT granted
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
