@@ -19,7 +19,9 @@ changes, so a person half-way through continues after a restart or on another re
     async def reask(update, context, run) -> None: ...  # ask the current step's question again
 
 Buttons: `run.button(text, payload)` makes callback data `~<nonce>:<payload>`; every question
-gets a new nonce, so only the buttons of the latest question work (the one liveness check).
+gets a new nonce, so only the buttons of the latest question work (the one liveness check); the
+same question asked again (after /help, a hint, a replayed update) keeps its nonce, so a person
+who presses the earlier copy is not told it is stale, and once answered, every copy is.
 `run.ask(...)` writes the row before sending, so a crash in between loses no state.
 
 What happens to other input is decided here, once, for every flow:
@@ -113,6 +115,7 @@ class Run(Generic[D]):
         self.step = step
         self.nonce = nonce
         self.ended = False
+        self.reasking = False  # asking the same question again: its nonce stays (see reask)
         self._written = self._snapshot()
 
     def _snapshot(self) -> tuple[str, str, dict[str, Any]]:
@@ -143,7 +146,10 @@ class Run(Generic[D]):
     # -- moving on ----------------------------------------------------------------------
 
     def new_question(self, step: str | None = None) -> None:
-        """A new question (optionally at another step): older buttons stop working."""
+        """A new question (optionally at another step): older buttons stop working. The same
+        question asked again keeps its nonce, so both copies' buttons work until one is used."""
+        if self.reasking and step in (None, self.step):
+            return
         if step is not None:
             self.step = step
         self.nonce = new_nonce()
@@ -308,10 +314,16 @@ class Flow(Generic[D]):
         return self._steps.buttons.get(step)
 
     async def reask(self, update: Update, context: AsaContext, run: Run[D]) -> None:
-        """Ask the current step's question again (a fresh message whose buttons work)."""
+        """Ask the current step's question again, in a fresh message. Its buttons are the
+        earlier copy's (same nonce): a person who scrolls up and presses the first copy, as
+        people do after the question comes twice, is not told the button is stale."""
         if self._reask is None:
             raise RuntimeError(f"flow {self.name!r} declares no reasker")
-        await self._reask(update, context, run)
+        run.reasking = True
+        try:
+            await self._reask(update, context, run)
+        finally:
+            run.reasking = False
 
 
 def parse_button(data: str) -> tuple[str, str] | None:

@@ -159,14 +159,16 @@ async def test_guided_grant_with_buttons_then_a_forward(world: World) -> None:
     await admin.send("x" * 5000)
     hint, ask_role = await admin.replies(2)
     assert (hint.text, ask_role.text) == (USE_BUTTONS_TH, ASK_ROLE_TH)
-    # Only the latest question's buttons work.
-    await admin.press("ผู้จัดงาน", message=first_question)
-    assert (await admin.wait_for_answer())["text"] == STALE_TH
+    # Every copy is the same question, with the same buttons, until it is answered.
+    assert data_of(first_question, "ผู้จัดงาน") == data_of(ask_role, "ผู้จัดงาน")
     admin_role = data_of(ask_role, "ผู้ดูแลระบบ")
 
     await admin.press("ผู้ประสานงานโซน", message=ask_role)
     await admin.wait_for_edit(ask_role)
     assert ask_role.text == "บทบาท: ผู้ประสานงานโซน"
+    # Answered: the older copies' buttons are stale now.
+    await admin.press("ผู้จัดงาน", message=first_question)
+    assert (await admin.wait_for_answer())["text"] == STALE_TH
     zones = await admin.next_reply()
     assert zones.button_texts == ["โซน 3", "โซน 4", "เสร็จสิ้น"]
     await admin.press("เสร็จสิ้น", message=zones)

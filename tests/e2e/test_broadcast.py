@@ -309,7 +309,8 @@ async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(
     hint = "กรุณาตอบคำถามด้านล่าง หรือพิมพ์ /cancel เพื่อยกเลิก"
     await author.send("/broadcast")
     menu = await author.next_reply()
-    # Anything but a button: the hint, and the question again (its buttons are the live ones).
+    # Anything but a button: the hint, and the question again (the same question: every
+    # copy's buttons work until one is pressed).
     for bad in (author.send_sticker(), author.send("'; DROP TABLE person; --")):
         await bad
         assert (await author.next_reply()).text == hint
@@ -318,11 +319,11 @@ async def test_bad_input_at_every_step_gets_a_hint_and_keeps_the_draft(
         assert again.button_texts == menu.button_texts
     await author.send("/nonsense")
     assert "/help" in ((await author.next_reply()).text or "")
-    # The first menu's buttons are gone; pressing one of them is a stale button.
     await author.press("ตามโซน", message=menu)
-    assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
-    await author.press("ตามโซน", message=again)
     zones = await author.next_reply()
+    # Answered: the later copies' buttons are stale now.
+    await author.press("ตามเขต", message=again)
+    assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
     await author.press_data("bc:v:99", message=zones)
     assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
     await author.press("โซน 3", message=zones)

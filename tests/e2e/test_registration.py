@@ -509,20 +509,22 @@ async def test_unexpected_input_at_a_button_step_keeps_the_step(
     assert text_of(await person.next_reply()) == words.hint
     who_again = await person.next_reply()
     assert who_again.button_texts == who.button_texts
-    # The older copy of the question is stale now: it changes nothing.
-    await person.press(words.official, message=who)
-    assert (await person.wait_for_answer())["text"] == words.stale
     # Commands for registered people are refused; the registration stays where it is.
     await person.send("/profile")
     assert words.not_registered in text_of(await person.next_reply())
     await person.send("x" * 5000)
     assert text_of(await person.next_reply()) == words.hint
     latest = await person.next_reply()
-    # A live question's nonce with a value that is not a choice changes nothing either.
+    # A live question's nonce with a value that is not a choice changes nothing.
     await person.press_data(f"~{nonce_of(latest)}:astronaut", message=latest)
     assert (await person.wait_for_answer())["text"] == words.stale
-    await person.press(words.volunteer, message=latest)
+    # Every copy is the same question: the first one's buttons work (a person scrolling up
+    # presses the one they see), and once it is answered, the other copies are stale.
+    await person.press(words.volunteer, message=who)
     assert "ชื่อ-นามสกุล" in text_of(await person.next_reply())
+    await person.press(words.official, message=latest)
+    assert (await person.wait_for_answer())["text"] == words.stale
+    await bot.settle()
     draft = await draft_of(bot, person.user_id)
     assert draft["person"]["participant_type"] == "volunteer"
 
@@ -880,16 +882,16 @@ async def test_the_language_and_consent_steps_answer_anything_else(
     assert text_of(await person.next_reply()) == WORDS[TH].hint
     greeting_again = await person.next_reply()
     assert greeting_again.button_texts == ["ภาษาไทย", "English"]
-    await person.press("English", message=greeting)  # the older greeting is stale now
-    assert (await person.wait_for_answer())["text"] == WORDS[TH].stale
-    await person.press("English", message=greeting_again)
+    # The same question twice: the older copy's buttons work, and then the newer one's are
+    # stale (the question is answered).
+    await person.press("English", message=greeting)
     notice = await person.next_reply()
+    await person.press("ภาษาไทย", message=greeting_again)
+    assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
     await person.send("yes")
     assert text_of(await person.next_reply()) == WORDS[EN].hint
     notice_again = await person.next_reply()
     assert notice_again.button_texts == ["✅ I agree", "✖️ I don't agree"]
-    await person.press("✖️ I don't agree", message=notice)  # stale: must not decline
-    assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
     await person.send("/mydata")
     assert WORDS[EN].not_registered in text_of(await person.next_reply())
     await person.send("/help")
@@ -897,9 +899,11 @@ async def test_the_language_and_consent_steps_answer_anything_else(
     notice_last = await person.next_reply()  # /help asks the open question again
     assert notice_last.button_texts == notice_again.button_texts
     assert (await draft_of(bot, person.user_id))["consent_at"] is None
-    await person.press("✅ I agree", message=notice_last)
+    await person.press("✅ I agree", message=notice)
     await person.next_reply()
     assert len((await person.next_reply()).button_texts) == 6
+    await person.press("✖️ I don't agree", message=notice_last)  # answered: must not decline
+    assert (await person.wait_for_answer())["text"] == WORDS[EN].stale
     assert await people_count(bot) == 0
 
 
