@@ -7,10 +7,7 @@ Two flows: the code prompt (`/checkin` alone waits for the code) and the staff s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
@@ -18,11 +15,12 @@ from telegram.ext import CallbackQueryHandler
 from bot.context import AsaApplication, AsaContext
 from bot.flows import Flow, Input, Run
 from bot.handlers import GROUP_MAIN, registration
+from bot.handlers.checkin_texts import error_text, success_text
 from bot.handlers.dispatch import Callback, set_location_handler
 from bot.handlers.updates import args_of, message_of, query_of, text_of, trailing_ids
-from bot.i18n.dates import format_datetime, format_time
+from bot.i18n.dates import format_time
 from bot.services.access import Capability
-from bot.services.checkins import CheckInResult, PersonMatch, WrongCode
+from bot.services.checkins import PersonMatch, WrongCode
 from bot.services.errors import DomainError
 from bot.usecases import checkin as checking
 from bot.usecases.checkin import CODE_PROMPT, EventChoice
@@ -37,47 +35,12 @@ PERSON_BUTTON = "cf:"  # cf:<event id>:<person id>, a stateless button re-checke
 # Replies
 
 
-def _distance_text(context: AsaContext, metres: float) -> str:
-    """A distance as people say it: metres to the nearest ten, else kilometres."""
-    if not math.isfinite(metres):
-        return context.t("checkin.distance.unknown")
-    if metres < 1000:
-        return context.t("checkin.distance.m", n=int(round(metres / 10.0) * 10))
-    return context.t("checkin.distance.km", n=f"{metres / 1000:.1f}")
-
-
-def error_text(context: AsaContext, error: DomainError) -> str:
-    """A refusal in the person's language, with times and distances written for people."""
-    tz, lang = context.settings.tz, context.lang
-    values: dict[str, Any] = {}
-    for name, value in error.values.items():
-        if isinstance(value, datetime):
-            short = name == "at"
-            values[name] = (
-                format_time(value, lang=lang, tz=tz)
-                if short
-                else format_datetime(value, lang=lang, tz=tz, style="short")
-            )
-        elif name == "distance_m" and isinstance(value, float | int):
-            values[name] = _distance_text(context, float(value))
-        else:
-            values[name] = value
-    return context.t(error.key, **values)
-
-
 async def _say(update: Update, context: AsaContext, text: str) -> None:
     """Answer as a button's alert (for a press) or as a new message."""
     if update.callback_query is not None:
         await update.callback_query.answer(text[:200], show_alert=True)
         return
     await context.bot.send_message(context.actor.telegram_id, text)
-
-
-def success_text(context: AsaContext, result: CheckInResult) -> str:
-    """The success message, with the event and the time."""
-    at = format_time(result.checked_in_at, lang=context.lang, tz=context.settings.tz)
-    key = "checkin.done_late" if result.late else "checkin.done"
-    return context.t(key, title=result.event_title, at=at)
 
 
 # ---------------------------------------------------------------------------------------------

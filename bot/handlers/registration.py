@@ -4,16 +4,15 @@ Registration: the language, the privacy notice (PDPA) and consent, then who you 
 phone (Telegram's contact button or typed), district and volunteer role (the steps /walkin
 shares, bot/handlers/person_steps.py), then a summary to confirm or fix. Nothing reaches the
 person table before the confirmation. A QR code scanned (`/start ci-<token>`) or a code typed
-(`/checkin CODE`) before registering waits in the draft, and the person is checked in right
-after confirming, across restarts too. /profile shows the record, with the same steps to change
-any field.
+(`/checkin CODE`) before registering waits in the draft, and the person is checked in by the
+confirmation itself, in its transaction: registered and checked in, or neither. /profile
+shows the record, with the same steps to change any field.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,32 +20,23 @@ from telegram import Update
 
 from bot.context import AsaApplication, AsaContext
 from bot.flows import Flow, Run, open_run
+from bot.handlers.checkin_texts import error_text, success_text
 from bot.handlers.dispatch import Callback
 from bot.handlers.menus import refresh_menu
 from bot.handlers.person_steps import SELF, PersonSteps, edit_rows, summary_lines
 from bot.handlers.updates import message_of, query_of, user_of
 from bot.i18n import LANGUAGES, translator
-from bot.services.errors import NotRegistered
+from bot.services.checkins import CheckInResult
+from bot.services.errors import DomainError, NotRegistered
 from bot.services.registration import InvalidFields, PersonDraft
 from bot.usecases import registration as registering
+from bot.usecases.checkin import Arrival
 from bot.usecases.people import set_language
 
 # Longer than any code; a longer text is not kept.
 PENDING_CODE_MAX_CHARS = 40
 DAYS_PER_YEAR = 365
 CONSENT = "consent"
-
-# What checks a newly registered person in with the token or code they came with; set by
-# bot/handlers/start.py (which uses the check-in family), so this module needs none of it.
-PendingCheckIn = Callable[[Update, AsaContext, str | None, str | None], Awaitable[None]]
-_pending_checkin: PendingCheckIn | None = None
-
-
-def set_pending_checkin(callback: PendingCheckIn) -> None:
-    """Who checks a newcomer in after registration (token, code)."""
-    global _pending_checkin
-    _pending_checkin = callback
-
 
 # ---------------------------------------------------------------------------------------------
 # Registration
@@ -203,12 +193,13 @@ async def summary_pressed(
             consent_version=run.draft.consent_version,
             geo=context.runtime.geography,
             now=context.clock.now(),
+            arrival=Arrival(token=run.draft.token, code=run.draft.code),
+            limiter=context.runtime.wrong_codes,
         )
     except InvalidFields as error:
         await query.answer()
         await _ask_again(context, run, str(error.values.get("field")))
         return
-    token, code = run.draft.token, run.draft.code
     await run.end(context)
     # The actor was resolved before the person existed; the rest of this update needs them.
     context.actor = dataclasses.replace(
@@ -230,8 +221,15 @@ async def summary_pressed(
     if done.linked:
         welcome += "\n\n" + context.t("reg.linked")
     await context.bot.send_message(actor.telegram_id, welcome)
-    if (token or code) and _pending_checkin is not None:
-        await _pending_checkin(update, context, token, code)
+    if done.arrival is not None:
+        await context.bot.send_message(actor.telegram_id, arrival_text(context, done.arrival))
+
+
+def arrival_text(context: AsaContext, arrival: CheckInResult | DomainError) -> str:
+    """How the check-in a newcomer came with went."""
+    if isinstance(arrival, DomainError):
+        return error_text(context, arrival)
+    return success_text(context, arrival)
 
 
 async def _ask_again(context: AsaContext, run: Run[RegistrationDraft], field_name: str) -> None:

@@ -22,7 +22,7 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.context import AsaApplication, AsaContext
 from bot.handlers import GROUP_MAIN
-from bot.handlers.checkin import error_text
+from bot.handlers.checkin_texts import error_text
 from bot.handlers.dispatch import Callback
 from bot.handlers.updates import args_of, message_of, query_of, trailing_id
 from bot.i18n.dates import format_datetime

@@ -29,9 +29,8 @@ from bot.handlers.menus import refresh_menu
 from bot.handlers.person_steps import summary_lines
 from bot.handlers.updates import args_of, message_of, query_of
 from bot.i18n import dates, translator
-from bot.services.errors import DomainError, NotRegistered
+from bot.services.errors import NotRegistered
 from bot.services.registration import PersonDraft
-from bot.usecases import checkin as checking
 from bot.usecases import registration as registering
 
 # Telegram's deep links carry at most 64 characters of A-Za-z0-9_-; anything else was typed.
@@ -65,30 +64,6 @@ async def start_command(update: Update, context: AsaContext) -> None:
         await checkin.check_in_with_token(update, context, token)
         return
     await message_of(update).reply_text(context.t("start.welcome_back", name=actor.name or ""))
-
-
-async def check_in_newcomer(
-    update: Update, context: AsaContext, token: str | None, code: str | None
-) -> None:
-    """Just registered: check in with the QR code or the code they came with."""
-    if token is not None:
-        await checkin.check_in_with_token(update, context, token)
-        return
-    if code is None:
-        return
-    try:
-        result = await checking.with_code(
-            context.db,
-            actor=context.actor,
-            code_text=code,
-            now=context.clock.now(),
-            limiter=context.runtime.wrong_codes,
-        )
-    except DomainError as error:
-        text = checkin.error_text(context, error)
-    else:
-        text = checkin.success_text(context, result)
-    await context.bot.send_message(context.actor.telegram_id, text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,6 +282,5 @@ COMMANDS: dict[str, Callback] = {
 
 
 def register(application: AsaApplication) -> None:
-    """The newcomers' check-in after registration, and the daily retention sweep."""
-    registration.set_pending_checkin(check_in_newcomer)
+    """The daily retention sweep."""
     application.runtime.on_start.append(_start_retention)

@@ -34,6 +34,45 @@ class EventChoice:
     title: str
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """What a newcomer came with before registering: a scanned QR's token or a typed code.
+    They are checked in within the registration's own transaction (see registration.register),
+    so a replica that dies in between cannot leave them registered but not checked in."""
+
+    token: str | None = None
+    code: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.token or self.code)
+
+
+async def arrive(
+    session: AsyncSession,
+    *,
+    person_id: int,
+    arrival: Arrival,
+    now: datetime,
+    limiter: WrongCodeLimiter,
+) -> CheckInResult:
+    """Check a person just registered in this transaction in with what they came with (a new
+    person has no code prompt open). DomainError, before anything is written, if it fails."""
+    if arrival.token:
+        token = await screens.checked_token(session=session, payload=arrival.token, now=now)
+        result = await checkins.check_in_by_token(
+            session=session, person_id=person_id, token=token, now=now
+        )
+    else:
+        result = await checkins.check_in_by_code(
+            session=session,
+            person_id=person_id,
+            code_text=arrival.code or "",
+            now=now,
+            limiter=limiter,
+        )
+    return await after_check_in(session, result, now=now, prompt_open=False)
+
+
 def _person_id(actor: Actor) -> int:
     """The actor's record, or NotRegistered."""
     if actor.person_id is None:

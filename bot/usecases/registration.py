@@ -2,7 +2,8 @@
 
 One transaction each, plain results, no Telegram. A registration that shares the person's own
 phone number through Telegram's contact button also claims the walk-in records staff entered
-with that number (bot/services/merges.py), in the same transaction.
+with that number (bot/services/merges.py), and checks the newcomer in with the QR or code they
+came with, in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.data.districts import Geography
 from bot.services import merges, people, privacy, registration
 from bot.services.access import Access, access_for
-from bot.services.errors import NotRegistered
+from bot.services.checkins import CheckInResult, WrongCodeLimiter
+from bot.services.errors import DomainError, NotRegistered
 from bot.services.registration import REGISTRATION_ORDER, PersonDraft
 from bot.usecases import transaction
+from bot.usecases.checkin import Arrival, arrive
 from storage.models import Person
 
 
@@ -31,6 +34,9 @@ class Registered:
     created: bool
     # Walk-in records staff had entered with the person's own (shared) number, now theirs.
     linked: int
+    # The check-in they came with (a QR scanned or a code typed before registering): its
+    # result, why it was refused, or None if they came with nothing.
+    arrival: CheckInResult | DomainError | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,11 @@ async def register(
     consent_version: str | None,
     geo: Geography,
     now: datetime,
+    arrival: Arrival | None = None,
+    limiter: WrongCodeLimiter | None = None,
 ) -> Registered:
-    """Create the person from a confirmed draft (InvalidFields if it is not complete)."""
+    """Create the person from a confirmed draft (InvalidFields if it is not complete) and, in
+    the same transaction, check them in with what they came with (`arrival`)."""
     fields = registration.complete(draft, order=REGISTRATION_ORDER, geo=geo)
     if consent_at is None or not consent_version:
         raise registration.InvalidFields("no consent", field="consent")
@@ -81,7 +90,20 @@ async def register(
     if done.created and fields.phone_shared:
         linked = await merges.link_shared_phone(session=session, person=done.person, now=now)
     person = done.person
-    return Registered(person.id or 0, person.full_name or "", done.created, len(linked))
+    person_id = person.id or 0
+    checked_in: CheckInResult | DomainError | None = None
+    if arrival:
+        try:
+            checked_in = await arrive(
+                session,
+                person_id=person_id,
+                arrival=arrival,
+                now=now,
+                limiter=limiter or WrongCodeLimiter(),
+            )
+        except DomainError as refused:  # a closed event, a wrong code: registered all the same
+            checked_in = refused
+    return Registered(person_id, person.full_name or "", done.created, len(linked), checked_in)
 
 
 async def _person(session: AsyncSession, person_id: int) -> Person:

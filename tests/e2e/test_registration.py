@@ -12,7 +12,8 @@ from telegram import Update
 
 from bot.config import Settings
 from bot.handlers import checkin
-from storage.models import ChatState, CheckIn, Person
+from bot.services.checkins import OVERRIDE_CLOSED
+from storage.models import ChatState, CheckIn, Event, Person
 from tests import harness
 from tests.factories import make_event
 from tests.fake_telegram import FakeTelegram
@@ -706,17 +707,19 @@ def check_ins(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
 
 
 async def test_a_qr_token_waits_through_registration_and_a_restart(
-    bot: BotHarness, telegram: FakeTelegram, check_ins: list[tuple[int, str]]
+    bot: BotHarness, telegram: FakeTelegram
 ) -> None:
+    async with bot.sessions() as session:
+        event = await make_event(session, now=bot.clock.now(), title="สัมมนาเปิดตัว")
     person = telegram.person()
-    await person.send("/start ci-AbC123_x")
+    await person.send(f"/start ci-{event.token}")
     note = await person.next_reply()
     assert "เช็กอิน" in text_of(note)
     greeting = await person.next_reply()
     await person.press("ภาษาไทย", message=greeting)
     notice = await person.next_reply()
     await bot.restart()
-    assert (await draft_of(bot, person.user_id))["token"] == "AbC123_x"
+    assert (await draft_of(bot, person.user_id))["token"] == event.token
     await person.press("✅ ยินยอม", message=notice)
     await person.next_reply()
     who = await person.next_reply()
@@ -729,12 +732,21 @@ async def test_a_qr_token_waits_through_registration_and_a_restart(
     await bot.restart()
     await person.press("ข้าม")
     summary = await person.next_reply()
-    assert check_ins == []
+    assert await all_check_ins(bot) == []
     await person.press("✅ ยืนยัน", message=summary)
-    await person.wait_for(lambda m: text_of(m) == "checked in AbC123_x")
-    assert check_ins == [(person.user_id, "AbC123_x")]
+    done = await person.wait_for(lambda m: text_of(m).startswith("✅ เช็กอิน"))
+    assert "สัมมนาเปิดตัว" in text_of(done)
     await bot.settle()
+    row = await person_row(bot, person.user_id)
+    assert row is not None
+    [checked] = await all_check_ins(bot)
+    assert (checked.person_id, checked.event_id, checked.method) == (row.id, event.id, "qr")
     assert await no_draft_left(bot, person.user_id)
+
+
+async def all_check_ins(bot: BotHarness) -> list[CheckIn]:
+    async with bot.sessions() as session:
+        return list((await session.exec(select(CheckIn))).all())
 
 
 async def test_a_registered_person_is_checked_in_at_once(
@@ -750,13 +762,15 @@ async def test_a_registered_person_is_checked_in_at_once(
 
 
 async def test_a_qr_scan_in_the_middle_of_registration_is_kept(
-    bot: BotHarness, telegram: FakeTelegram, check_ins: list[tuple[int, str]]
+    bot: BotHarness, telegram: FakeTelegram
 ) -> None:
+    async with bot.sessions() as session:
+        event = await make_event(session, now=bot.clock.now(), title="Launch seminar")
     person = telegram.person()
     who = await begin(person, EN)
     await person.press("Observer", message=who)
     await person.next_reply()
-    await person.send("/start ci-Late7")
+    await person.send(f"/start ci-{event.token}")
     assert "checked in" in text_of(await person.next_reply())
     assert "full name" in text_of(await person.next_reply())  # the same question again
     await answer_name(person, "Somchai Jaidee")
@@ -765,8 +779,43 @@ async def test_a_qr_scan_in_the_middle_of_registration_is_kept(
     await person.next_reply()
     await person.press("Skip")
     await person.press("✅ Confirm", message=await person.next_reply())
-    await person.wait_for(lambda m: text_of(m) == "checked in Late7")
-    assert check_ins == [(person.user_id, "Late7")]
+    done = await person.wait_for(lambda m: text_of(m).startswith("✅ Checked in"))
+    assert "Launch seminar" in text_of(done)
+    assert [c.event_id for c in await all_check_ins(bot)] == [event.id]
+
+
+async def test_a_closed_event_scanned_before_registering_registers_and_says_why_not(
+    bot: BotHarness, telegram: FakeTelegram
+) -> None:
+    """The check-in a newcomer came with can be refused (check-in closed meanwhile): they are
+    registered all the same, and told why they are not checked in."""
+    async with bot.sessions() as session:
+        event = await make_event(session, now=bot.clock.now(), title="Launch seminar")
+    person = telegram.person()
+    await person.send(f"/start ci-{event.token}")
+    await person.next_reply()  # register first, then checked in
+    greeting = await person.next_reply()
+    await person.press("English", message=greeting)
+    await person.press(WORDS[EN].agree, message=await person.next_reply())
+    await person.next_reply()  # thanks
+    await person.press("Observer", message=await person.next_reply())
+    await person.next_reply()  # name question
+    await answer_name(person, "Somchai Jaidee")
+    await person.send("0812345678")
+    await person.replies(2)
+    await person.press(WORDS[EN].skip)
+    summary = await person.next_reply()
+    async with bot.sessions() as session:
+        stored = await session.get(Event, event.id)
+        assert stored is not None
+        stored.checkin_override = OVERRIDE_CLOSED
+        session.add(stored)
+        await session.commit()
+    await person.press("✅ Confirm", message=summary)
+    refused = await person.wait_for(lambda m: "closed check-in" in text_of(m))
+    assert "Launch seminar" in text_of(refused)
+    assert await person_row(bot, person.user_id) is not None
+    assert await all_check_ins(bot) == []
 
 
 async def test_a_code_typed_before_registering_checks_in_after_it(

@@ -14,6 +14,7 @@ from bot.data.districts import Geography, load_geography, search_districts
 from bot.i18n import LANGUAGES, translator
 from bot.services import people
 from bot.services import registration as reg
+from bot.services.checkins import CheckInResult, WrongCode
 from bot.services.registration import (
     REGISTRATION_ORDER,
     WALKIN_ORDER,
@@ -22,8 +23,19 @@ from bot.services.registration import (
     PersonFields,
 )
 from bot.services.validation import InvalidName, InvalidPhone, NameProblem, PhoneProblem
+from bot.usecases import checkin as usecase_checkin
+from bot.usecases import registration as registering
+from bot.usecases.checkin import Arrival
 from storage.database import Database, SessionFactory, create_engine, session_factory
-from storage.models import Agency, ParticipantType, Person, RegistrationStatus, VolunteerRole
+from storage.models import (
+    Agency,
+    CheckIn,
+    ParticipantType,
+    Person,
+    RegistrationStatus,
+    VolunteerRole,
+)
+from tests.factories import make_event
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 KHLONG_TOEI = "1033"
@@ -358,3 +370,57 @@ async def test_a_profile_edit_saves_the_new_answers(
     assert saved.volunteer_role is None
     assert saved.full_name == "Somchai Jaidee"
     assert saved.consent_version == "2026-11"
+
+
+# ---------------------------------------------------------------------------------------------
+# A newcomer's check-in is part of their registration's transaction
+
+
+async def test_a_newcomer_is_registered_and_checked_in_in_one_transaction(
+    sessions: SessionFactory, geo: Geography, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered and checked in, or neither: a replica that died between two transactions
+    left a person registered, the update marked as applied, and the check-in never made."""
+    async with sessions() as session:
+        event = await make_event(session, now=NOW)
+    db = Database(sessions)
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process dies here")
+
+    monkeypatch.setattr(usecase_checkin.live, "changed", broken)
+    with pytest.raises(RuntimeError):
+        await registering.register(db, **newcomer(geo, 501), arrival=Arrival(token=event.token))
+    async with sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Person))).one() == 0
+        assert (await session.exec(select(func.count()).select_from(CheckIn))).one() == 0
+    monkeypatch.undo()
+
+    done = await registering.register(db, **newcomer(geo, 501), arrival=Arrival(token=event.token))
+    assert isinstance(done.arrival, CheckInResult)
+    async with sessions() as session:
+        [row] = (await session.exec(select(CheckIn))).all()
+    assert (row.person_id, row.event_id) == (done.person_id, event.id)
+
+
+async def test_a_refused_arrival_still_registers(sessions: SessionFactory, geo: Geography) -> None:
+    db = Database(sessions)
+    done = await registering.register(db, **newcomer(geo, 502), arrival=Arrival(code="ZZZZZZ"))
+    assert isinstance(done.arrival, WrongCode)
+    assert done.person_id
+    nothing = await registering.register(db, **newcomer(geo, 503), arrival=Arrival())
+    assert nothing.arrival is None
+
+
+def newcomer(geo: Geography, telegram_id: int) -> dict[str, Any]:
+    """The arguments of a confirmed registration, with consent."""
+    return {
+        "telegram_id": telegram_id,
+        "telegram_username": None,
+        "language": "th",
+        "draft": volunteer_draft(geo),
+        "consent_at": NOW,
+        "consent_version": "2026-11",
+        "geo": geo,
+        "now": NOW,
+    }
