@@ -33,6 +33,10 @@ class Command:
     registered: bool = False  # only for people who have registered
     menu: bool = True  # offered in /help and Telegram's command menu
     in_flow: InFlow = InFlow.ENDS
+    # With an argument this command is a check-in (`/checkin CODE`, a scanned `/start ci-…`):
+    # idempotent, so an update taken over from a dead replica runs again and answers with the
+    # one check-in there is, rather than only "received and recorded" (bot/handlers/scope.py).
+    reruns_with_argument: bool = False
 
     def allowed(self, access: Access, *, registered: bool) -> bool:
         """Whether a person with this access may use the command at all."""
@@ -47,9 +51,9 @@ class Command:
 
 # In the order people read them: everyday commands first, then each role's tools.
 COMMANDS: tuple[Command, ...] = (
-    Command("start", "menu.cmd.start"),
+    Command("start", "menu.cmd.start", reruns_with_argument=True),
     Command("events", "menu.cmd.events"),
-    Command("checkin", "menu.cmd.checkin"),
+    Command("checkin", "menu.cmd.checkin", reruns_with_argument=True),
     Command("checkout", "menu.cmd.checkout", registered=True),
     Command("profile", "menu.cmd.profile", registered=True),
     Command("mydata", "menu.cmd.mydata", registered=True),

@@ -13,6 +13,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, TypeHandler
 
+from bot.commands import BY_NAME
 from bot.context import AsaApplication, AsaContext
 from bot.flows import FLOWS, open_run
 from bot.handlers import GROUP_GUARDS, GROUP_SCOPE
@@ -75,7 +76,8 @@ async def _answer_replay(update: Update, context: AsaContext) -> None:
     them without one, and never apply it twice:
     - a check-in is run again (it is idempotent, and answers "checked in at 09.12");
     - in a flow, the question now open is asked again;
-    - anything else is acknowledged as recorded.
+    - anything else is acknowledged as recorded, with where the person stands now (a
+      registration confirmed: "welcome back, <name>", so they know it went through).
     Returns only for the check-in; otherwise stops the update here."""
     _log.info("update %s was already applied; answering, not applying it again", update.update_id)
     if _is_check_in(update):
@@ -83,22 +85,32 @@ async def _answer_replay(update: Update, context: AsaContext) -> None:
     if open_run(context) is not None:
         await reask_open_flow(update, context)
     else:
-        await context.bot.send_message(context.actor.telegram_id, context.t("update.replayed"))
+        await context.bot.send_message(context.actor.telegram_id, _recorded_text(context))
     raise ApplicationHandlerStop
 
 
+def _recorded_text(context: AsaContext) -> str:
+    """The answer to an applied update whose own answer may never have gone out."""
+    text = context.t("update.replayed")
+    if context.actor.registered:
+        name = context.actor.name or ""
+        text += "\n\n" + context.t("start.welcome_back", name=name)
+    return text
+
+
 def _is_check_in(update: Update) -> bool:
-    """`/checkin CODE`, a scanned QR (`/start <payload>`) or a shared location."""
+    """A shared location, or a command the registry marks as a check-in when it comes with an
+    argument (`/checkin CODE`, a scanned QR's `/start ci-…`)."""
     message = update.message
     if message is None:
         return False
     if message.location is not None:
         return True
     words = (message.text or "").split()
-    if len(words) != 2:
+    if len(words) != 2 or not words[0].startswith("/"):
         return False
-    command = words[0].split("@", 1)[0].lower()
-    return command in ("/checkin", "/start")
+    entry = BY_NAME.get(words[0][1:].split("@", 1)[0].lower())
+    return entry is not None and entry.reruns_with_argument
 
 
 async def _say_expired(context: AsaContext, name: str) -> None:

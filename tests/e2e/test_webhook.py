@@ -15,9 +15,10 @@ from sqlmodel import select
 
 from bot.config import Settings
 from bot.web.webhook import SECRET_HEADER, webhook_path
-from storage.models import CheckIn, InboxUpdate
+from storage.models import CheckIn, InboxUpdate, Person
 from tests import harness
 from tests.e2e.test_checkin_methods import member, open_event
+from tests.e2e.test_registration import TH, WORDS, skip_to_summary
 from tests.fake_telegram import FakeTelegram
 from tests.harness import BotHarness
 from tests.web.conftest import free_port
@@ -162,8 +163,28 @@ async def test_an_update_taken_over_after_its_replica_died_is_answered_not_appli
     await bot.settle()
     assert chat.messages[-1].text == "Switched to English."  # the choice, edited
     await replay(bot, telegram.webhook_deliveries[-1].update_id)
-    assert (await chat.next_reply()).text == "✅ Your last message was received and recorded."
+    recorded = (await chat.next_reply()).text or ""
+    assert recorded.startswith("✅ Your last message was received and recorded.\n\nWelcome back")
     await bot.settle()
     async with bot.sessions() as session:
         rows = (await session.exec(select(InboxUpdate))).all()
     assert {row.status for row in rows} == {"done"}
+
+
+async def test_a_confirmed_registration_taken_over_says_it_went_through(
+    bot: BotHarness, telegram: FakeTelegram, settings: Settings
+) -> None:
+    """ "✅ ยืนยัน" pressed, the person registered, the replica dead before the welcome: the
+    replica that takes the update over says the registration is recorded, by name, once."""
+    person = telegram.person()
+    summary = await skip_to_summary(person, TH, "ผู้สังเกตการณ์")
+    await person.press("✅ ยืนยัน", message=summary)
+    await person.wait_for(lambda m: WORDS[TH].welcome in (m.text or ""))
+    await bot.settle()
+    await replay(bot, telegram.webhook_deliveries[-1].update_id)
+    recorded = (await person.next_reply()).text or ""
+    assert recorded.startswith("✅ ได้รับข้อความล่าสุดของท่านและบันทึกไว้แล้ว")
+    assert "ยินดีต้อนรับกลับมา คุณSomchai Jaidee" in recorded
+    async with bot.sessions() as session:
+        people = (await session.exec(select(Person))).all()
+    assert [p.telegram_id for p in people] == [person.user_id]
