@@ -23,10 +23,10 @@ from bot.intake import InboxWorker
 from bot.lastseen import LastSeen
 from bot.leader import WEBHOOK_LOCK, Leadership, taking_turns
 from bot.runtime import Activity, Runtime
-from bot.services.startup import prepare_database
 from bot.telegram_bot import AsaBot, GuardedRequest, PollRequest, retry_after_seconds
 from bot.update_processor import PerPersonUpdateProcessor
 from bot.usecases.scope import touch_people
+from bot.usecases.startup import sync_districts
 from bot.web.webhook import webhook_url
 
 _log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def build_application(
 async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Sync reference data, start background work, then try for the replicas' lead."""
     app = cast(AsaApplication, application)
-    await prepare_database(app.runtime)
+    await sync_districts(app.runtime.db, geo=app.runtime.geography)
     for hook in app.runtime.on_start:
         await hook(app)
     leadership = _leadership(app)

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -119,8 +119,6 @@ class Runtime:
     outbox: Waker | None = None
     # Where use cases hand notices (bot/services/notify.py): outbox rows, sent by `outbox`.
     notifier: Notifier = field(init=False)
-    # Handlers' process-wide caches that are not worth a field of their own.
-    extras: dict[str, Any] = field(default_factory=dict)
     _geography: Geography | None = None
 
     def __post_init__(self) -> None:

@@ -43,7 +43,6 @@ from bot.services.headcount import (
     Headcount,
     ZoneCount,
 )
-from bot.services.startup import geography
 from bot.services.summary import summary_text, zone_label, zones_phrase
 from bot.usecases import reports
 from bot.usecases.reports import EventChoice, Labels, Summary
@@ -73,7 +72,7 @@ T = TypeVar("T")
 
 def zone_names(context: AsaContext) -> dict[int, str]:
     """Zone names from the zone file, in the person's language."""
-    return {zone.number: zone.name(context.lang) for zone in geography(context.runtime).zones}
+    return {zone.number: zone.name(context.lang) for zone in context.runtime.geography.zones}
 
 
 def _count_line(t: Translator, label: str, count: int) -> str:

@@ -55,7 +55,6 @@ from bot.services.checkins import AlreadyCheckedIn
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.headcount import AGENCY_ORDER, BUCKET_SECONDS, GROUPS, ROLE_ORDER
 from bot.services.screens import AlreadyDone, EventOver, LinkInvalid, web_secret
-from bot.services.startup import geography
 from bot.services.summary import zone_label
 from bot.usecases import dashboard, health, screen
 from bot.usecases.screen import ScreenState
@@ -393,7 +392,7 @@ class WebApp:
         return await self._guarded(request, work)
 
     def _zone_names(self, lang: str) -> dict[int, str]:
-        return {zone.number: zone.name(lang) for zone in geography(self.runtime).zones}
+        return {zone.number: zone.name(lang) for zone in self.runtime.geography.zones}
 
     async def dashboard_action(self, request: Request) -> Response:
         """One action, once: check in, open/close check-in, rotate the code, export."""

@@ -76,9 +76,9 @@ def forbidden(package: str, prefixes: tuple[str, ...]) -> list[str]:
         # Storage knows nothing of Telegram or of the bot above it.
         ("storage", ("telegram", "bot")),
         # Services hold the rules; they run without Telegram and know no caller.
-        ("bot.services", ("telegram", "bot.handlers", "bot.usecases", "bot.web")),
+        ("bot.services", ("telegram", "bot.handlers", "bot.usecases", "bot.web", "bot.runtime")),
         # Use cases own transactions and return plain data: no Telegram, no handlers.
-        ("bot.usecases", ("telegram", "bot.handlers", "bot.web")),
+        ("bot.usecases", ("telegram", "bot.handlers", "bot.web", "bot.runtime")),
         # Web pages go through use cases, never through the chat handlers.
         ("bot.web", ("bot.handlers",)),
     ],
