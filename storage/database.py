@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -81,6 +81,18 @@ def parse_url(url: str) -> URL:
             "postgresql+asyncpg://."
         )
     return parsed
+
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def skipping_locked_rows(pick: SelectT, session: AsyncSession) -> SelectT:
+    """The rows a worker claims from a queue table (inbox, outbox) that several replicas work
+    from: on PostgreSQL each skips the rows another is claiming (FOR UPDATE SKIP LOCKED) rather
+    than waiting on them; on SQLite, BEGIN IMMEDIATE already makes the claim atomic."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pick.with_for_update(skip_locked=True)
+    return pick
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

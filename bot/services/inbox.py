@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.database import skipping_locked_rows
 from storage.models import ChatState, InboxStatus, InboxUpdate
 
 
@@ -104,11 +105,11 @@ async def claim(
         .order_by(col(InboxUpdate.update_id))
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
     rows = await session.exec(
         update(InboxUpdate)
-        .where(col(InboxUpdate.update_id).in_(pick.scalar_subquery()))
+        .where(
+            col(InboxUpdate.update_id).in_(skipping_locked_rows(pick, session).scalar_subquery())
+        )
         .values(
             status=InboxStatus.PROCESSING.value,
             claimed_by=me,

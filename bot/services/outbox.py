@@ -25,6 +25,7 @@ from sqlalchemy import Boolean, Table, bindparam, func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.database import skipping_locked_rows
 from storage.models import Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Person
 
 INTERRUPTED = "interrupted"
@@ -78,14 +79,10 @@ async def claim(
         .order_by(col(Delivery.id))
         .limit(limit)
     )
-    bind = session.bind
-    # PostgreSQL: several dispatchers skip each other's rows instead of waiting on them.
-    # SQLite: the UPDATE ... RETURNING runs inside BEGIN IMMEDIATE, which is atomic already.
-    if bind is not None and bind.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
+    picked = skipping_locked_rows(pick, session).scalar_subquery()
     result = await session.exec(
         update(Delivery)
-        .where(col(Delivery.id).in_(pick.scalar_subquery()))
+        .where(col(Delivery.id).in_(picked))
         .values(
             status=DeliveryStatus.SENDING.value,
             claimed_at=now,
