@@ -335,19 +335,21 @@ class Database:
         self.retry_seconds = retry_seconds
         self._sleep = sleep
 
-    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool = True) -> T:
         """`work(session)` in one transaction, committed when it returns.
 
         A transient failure rolls the transaction back and runs `work` again from the start
         (so it must not have effects outside the session), with backoff, for up to
         `retry_seconds`; then DatabaseUnavailable. Any other exception propagates at once.
+        `stamped=False`: the transaction records no effect of the update being processed, so
+        `before_commit` (webhook mode's replay stamp) is not added to it.
         """
         deadline = time.monotonic() + self.retry_seconds
         backoff = FIRST_BACKOFF_SECONDS
         attempt = 1
         while True:
             try:
-                return await self._once(work)
+                return await self._once(work, stamped=stamped)
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -368,11 +370,11 @@ class Database:
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             attempt += 1
 
-    async def _once(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _once(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool) -> T:
         """One attempt: open, work, commit, close; then the after-commit callbacks."""
         async with self.sessions() as session:
             result = await work(session)
-            stamp = before_commit.get()
+            stamp = before_commit.get() if stamped else None
             if stamp is not None:
                 await stamp(session)
             await session.commit()

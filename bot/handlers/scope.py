@@ -19,7 +19,6 @@ from bot.flows import FLOWS, open_run
 from bot.handlers import GROUP_GUARDS, GROUP_SCOPE
 from bot.handlers.dispatch import reask_open_flow
 from bot.usecases.scope import resolve_actor
-from storage.database import before_commit
 
 _log = logging.getLogger(__name__)
 
@@ -44,20 +43,15 @@ async def resolve_scope(update: Update, context: AsaContext) -> None:
             return flow.timeout(settings)
         return timedelta(minutes=settings.bot.flow_timeout_minutes)
 
-    # Reading who this is records no effect of the update (see bot/intake.py's stamp).
-    token = before_commit.set(None)
-    try:
-        actor, stale = await resolve_actor(
-            context.db,
-            telegram_id=user.id,
-            config_admins=settings.bot.admins,
-            default_language=settings.bot.default_language,
-            now=context.clock.now(),
-            timeout_of=timeout_of,
-            update_id=update.update_id,
-        )
-    finally:
-        before_commit.reset(token)
+    actor, stale = await resolve_actor(
+        context.db,
+        telegram_id=user.id,
+        config_admins=settings.bot.admins,
+        default_language=settings.bot.default_language,
+        now=context.clock.now(),
+        timeout_of=timeout_of,
+        update_id=update.update_id,
+    )
     context.actor = actor
     if actor.facts.get("applied"):
         await _answer_replay(update, context)

@@ -37,3 +37,17 @@ def transaction(
         return await db.run(lambda session: work(session, *args, **kwargs))
 
     return run
+
+
+def reading_transaction(
+    work: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
+) -> Callable[Concatenate[Database, P], Awaitable[T]]:
+    """As `transaction`, for a use case that records no effect of the update being processed
+    (resolving its sender): webhook mode's replay stamp is not written with it, so an update
+    whose replica died after this and before its real work is processed, not taken as done."""
+
+    @functools.wraps(work)
+    async def run(db: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await db.run(lambda session: work(session, *args, **kwargs), stamped=False)
+
+    return run

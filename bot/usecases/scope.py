@@ -11,11 +11,11 @@ from bot.i18n import normalise_language
 from bot.scope import Actor, FlowState
 from bot.services import people
 from bot.services.access import access_for
-from bot.usecases import transaction
+from bot.usecases import reading_transaction, transaction
 from storage.models import ChatState
 
 
-@transaction
+@reading_transaction
 async def resolve_actor(
     session: AsyncSession,
     *,

@@ -98,6 +98,20 @@ def test_handlers_never_open_a_database_session() -> None:
     assert opened == []
 
 
+def test_handlers_reach_the_database_only_through_use_cases() -> None:
+    """Nothing of storage.database in a handler but the outage it must explain to a person
+    (transactions, stamps and sessions belong to the use cases)."""
+    imported = {
+        f"{module}:{alias.name}"
+        for module, path in modules("bot.handlers")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "storage.database"
+        for alias in node.names
+        if alias.name != "DatabaseUnavailable"
+    }
+    assert imported == set()
+
+
 def test_the_services_have_no_import_cycle() -> None:
     """A cycle (once audit <-> roles) means two modules are one; load order then decides bugs."""
     graph = {
