@@ -282,6 +282,10 @@ async def open_events(*, session: AsyncSession, now: datetime) -> list[Event]:
     return [event for event in (await session.exec(statement)).all() if window_open(event, now)]
 
 
+# How many wrong codes between sweeps of the people the limiter forgets.
+SWEEP_EVERY = 1000
+
+
 class WrongCodeLimiter:
     """Counts wrong codes per person over the last minute, in this process's memory.
 
@@ -295,6 +299,7 @@ class WrongCodeLimiter:
         self.limit = limit
         self.window = window
         self._failures: dict[int, deque[datetime]] = {}
+        self._counted = 0
 
     def _recent(self, key: int, now: datetime) -> deque[datetime]:
         """The person's failures within the window (older ones dropped)."""
@@ -313,10 +318,24 @@ class WrongCodeLimiter:
             raise TooManyWrongCodes(seconds=max(1, math.ceil(wait.total_seconds())))
 
     def failed(self, key: int, now: datetime) -> None:
-        """Count one wrong code."""
+        """Count one wrong code (and, now and then, forget everyone whose window has passed:
+        a person who mistyped once and never came back would otherwise stay for good)."""
         failures = self._recent(key, now)
         failures.append(now)
         self._failures[key] = failures
+        self._counted += 1
+        if self._counted % SWEEP_EVERY == 0:
+            self.sweep(now)
+
+    def sweep(self, now: datetime) -> None:
+        """Drop the people with no wrong code within the window."""
+        for key in [k for k, times in self._failures.items() if now - times[-1] >= self.window]:
+            del self._failures[key]
+
+    @property
+    def people(self) -> int:
+        """How many people this process is counting (for tests of its memory)."""
+        return len(self._failures)
 
 
 # ---------------------------------------------------------------------------------------------

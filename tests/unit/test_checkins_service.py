@@ -430,3 +430,19 @@ async def test_overlapping_venues_check_in_to_the_next_one(session: AsyncSession
     with pytest.raises(AlreadyCheckedIn):
         await share()
     assert len(await rows(session)) == 2
+
+
+def test_the_wrong_code_limiter_forgets_people_whose_minute_has_passed() -> None:
+    """100,000 people each mistyping once, a minute apart in batches: the limiter's memory
+    holds only the last minute's people, not everyone who ever mistyped."""
+    limiter = WrongCodeLimiter()
+    for n in range(100_000):
+        limiter.failed(n, NOW + timedelta(seconds=n // 1000 * 61))
+    assert limiter.people <= 2 * checkins.SWEEP_EVERY
+    # Someone still within their minute is remembered through a sweep.
+    later = NOW + timedelta(seconds=100 * 61)
+    for _ in range(checkins.WRONG_CODE_LIMIT):
+        limiter.failed(1, later)
+    limiter.sweep(later + timedelta(seconds=30))
+    with pytest.raises(TooManyWrongCodes):
+        limiter.check(1, later + timedelta(seconds=31))
