@@ -127,9 +127,17 @@ async def overview(
 
 
 @transaction
-async def can_view(session: AsyncSession, *, actor: Actor, event_id: int) -> Event:
-    """The event, if this person may watch its dashboard (else NotAllowed or NotFound)."""
-    actor.access.require(Capability.VIEW_HEADCOUNT)
+async def event_if_allowed(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    event_id: int,
+    capability: Capability = Capability.VIEW_HEADCOUNT,
+) -> Event:
+    """The event, if this person may do `capability` with it now: watch its dashboard (the
+    default), or export it (asked before a download link is made). Else NotAllowed or
+    NotFound."""
+    actor.access.require(capability)
     return await counting.event_by_id(session=session, event_id=event_id)
 
 
@@ -232,13 +240,6 @@ async def export(
         zone_names=zone_names,
         now=now,
     )
-
-
-@transaction
-async def may_export(session: AsyncSession, *, actor: Actor, event_id: int) -> None:
-    """Refuse now, before a download link is made, anyone who may not export this event."""
-    actor.access.require(Capability.EXPORT)
-    await counting.event_by_id(session=session, event_id=event_id)
 
 
 @transaction

@@ -51,6 +51,7 @@ from bot.i18n.dates import format_time
 from bot.i18n.terms import agency, volunteer_role
 from bot.scope import Actor
 from bot.services import codes
+from bot.services.access import Capability
 from bot.services.checkins import AlreadyCheckedIn
 from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.headcount import AGENCY_ORDER, BUCKET_SECONDS, GROUPS, ROLE_ORDER
@@ -467,7 +468,9 @@ class WebApp:
         fmt = str(body.get("format") or "")
         if fmt not in ("csv", "xlsx"):
             return _json_error(400, "web.action.bad", actor.lang)
-        await dashboard.may_export(self.runtime.db, actor=actor, event_id=event_id)
+        await dashboard.event_if_allowed(
+            self.runtime.db, actor=actor, event_id=event_id, capability=Capability.EXPORT
+        )
         token = auth.download_token(
             self.secret,
             event_id=event_id,
@@ -525,7 +528,7 @@ class WebApp:
         event_id = request.path_params["event_id"]
 
         async def work(actor: Actor) -> Response:
-            await dashboard.can_view(self.runtime.db, actor=actor, event_id=event_id)
+            await dashboard.event_if_allowed(self.runtime.db, actor=actor, event_id=event_id)
 
             async def events() -> AsyncIterator[str]:
                 loop = asyncio.get_running_loop()
@@ -544,7 +547,7 @@ class WebApp:
                             checked = loop.time()
                             try:
                                 fresh = await self._actor(request)
-                                await dashboard.can_view(
+                                await dashboard.event_if_allowed(
                                     self.runtime.db, actor=fresh, event_id=event_id
                                 )
                             except (Refused, NotAllowed, NotFound):
