@@ -37,10 +37,11 @@ What happens to other input is decided here, once, for every flow:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -59,7 +60,7 @@ from telegram import (
 from bot.config import Settings
 from bot.context import AsaContext
 from bot.scope import FlowState
-from bot.usecases.scope import end_flow, save_flow
+from bot.usecases.scope import end_flow, flow_ends_with_commit, save_flow
 
 _log = logging.getLogger(__name__)
 
@@ -194,6 +195,17 @@ class Run(Generic[D]):
                 updated_at=context.clock.now(),
             ),
         )
+
+    @contextlib.asynccontextmanager
+    async def ending(self, context: AsaContext) -> AsyncIterator[None]:
+        """The flow ends in the transaction of the use case called within (its last step's
+        effect): both are committed, or neither. Ended only when the block completes."""
+        with flow_ends_with_commit(
+            telegram_id=context.actor.telegram_id, flow=self.flow.name, now=context.clock.now()
+        ):
+            yield
+        self.ended = True
+        context.actor = dataclasses.replace(context.actor, flow=None)
 
     async def end(self, context: AsaContext) -> None:
         """The flow is over (done, cancelled or left): the row forgets it and its draft."""

@@ -439,15 +439,18 @@ async def confirmed(
     await _retire(update)
     draft = run.draft
     try:
-        created = await broadcasting.confirm(
-            context.db,
-            actor=context.actor,
-            spec=draft.spec(),
-            text=draft.text,
-            entities=draft.entities,
-            send_at=draft.send_at,
-            now=context.clock.now(),
-        )
+        # The announcement and the end of this flow in one transaction: a second "send" (a
+        # retried press, or one after a crash) finds the flow over, not a second broadcast.
+        async with run.ending(context):
+            created = await broadcasting.confirm(
+                context.db,
+                actor=context.actor,
+                spec=draft.spec(),
+                text=draft.text,
+                entities=draft.entities,
+                send_at=draft.send_at,
+                now=context.clock.now(),
+            )
     except NotInFuture as error:
         await _say(context, _error(context, error))
         await run.ask(context, context.t("broadcast.ask_time"), step="time")

@@ -183,19 +183,21 @@ async def summary_pressed(
         return
     actor = context.actor
     try:
-        done = await registering.register(
-            context.db,
-            telegram_id=actor.telegram_id,
-            telegram_username=user_of(update).username,
-            language=context.lang,
-            draft=run.draft.person,
-            consent_at=run.draft.consent_at,
-            consent_version=run.draft.consent_version,
-            geo=context.runtime.geography,
-            now=context.clock.now(),
-            arrival=Arrival(token=run.draft.token, code=run.draft.code),
-            limiter=context.runtime.wrong_codes,
-        )
+        # The person and the end of this flow in one transaction (see Run.ending).
+        async with run.ending(context):
+            done = await registering.register(
+                context.db,
+                telegram_id=actor.telegram_id,
+                telegram_username=user_of(update).username,
+                language=context.lang,
+                draft=run.draft.person,
+                consent_at=run.draft.consent_at,
+                consent_version=run.draft.consent_version,
+                geo=context.runtime.geography,
+                now=context.clock.now(),
+                arrival=Arrival(token=run.draft.token, code=run.draft.code),
+                limiter=context.runtime.wrong_codes,
+            )
     except InvalidFields as error:
         await query.answer()
         await _ask_again(context, run, str(error.values.get("field")))

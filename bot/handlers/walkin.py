@@ -209,12 +209,15 @@ async def summary_pressed(
         text = context.t("walkin.discarded")
     elif payload == "save":
         try:
-            result = await walking.save(
-                context.db,
-                entry=_entry(context, run),
-                event_id=run.draft.event_id,
-                now=context.clock.now(),
-            )
+            # The record and the end of this flow in one transaction: a second "save" (a
+            # retried press, or one after a crash) finds the flow over, not a second record.
+            async with run.ending(context):
+                result = await walking.save(
+                    context.db,
+                    entry=_entry(context, run),
+                    event_id=run.draft.event_id,
+                    now=context.clock.now(),
+                )
         except InvalidFields as error:
             await query.answer()
             await STEPS.redo(context, run, str(error.values.get("field")), _invalid(context))

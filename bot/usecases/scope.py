@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import normalise_language
@@ -12,6 +14,7 @@ from bot.scope import Actor, FlowState
 from bot.services import people
 from bot.services.access import access_for
 from bot.usecases import reading_transaction, transaction
+from storage.database import before_commit
 from storage.models import ChatState
 
 
@@ -129,3 +132,31 @@ async def end_flow(session: AsyncSession, *, telegram_id: int, now: datetime) ->
 async def touch_people(session: AsyncSession, *, telegram_ids: list[int], now: datetime) -> None:
     """Write the last activity of several people at once (reachable again, too)."""
     await people.touch_many(session=session, telegram_ids=telegram_ids, now=now)
+
+
+@contextlib.contextmanager
+def flow_ends_with_commit(*, telegram_id: int, flow: str, now: datetime) -> Iterator[None]:
+    """Within this block, the transaction a use case commits also ends the person's `flow`.
+
+    A flow's last step (confirm a broadcast, save a walk-in) commits its effect, then ends the
+    flow. Two transactions would leave a window: a process dying between them (or Telegram
+    delivering the press again after a restart) finds the flow still at "confirm", and a
+    second press does it twice. Ended in the effect's own transaction, the flow is over
+    exactly when the effect exists.
+    """
+    earlier = before_commit.get()
+
+    async def end_too(session: AsyncSession) -> None:
+        if earlier is not None:
+            await earlier(session)
+        await session.exec(
+            update(ChatState)
+            .where(col(ChatState.telegram_id) == telegram_id, col(ChatState.flow) == flow)
+            .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
+        )
+
+    token = before_commit.set(end_too)
+    try:
+        yield
+    finally:
+        before_commit.reset(token)

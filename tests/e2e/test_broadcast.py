@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot import flows
 from bot.config import Settings
 from bot.delivery.dispatcher import run_due
 from storage.models import Announcement, AnnouncementStatus, AuditEntry, Person, Role
@@ -468,3 +469,39 @@ async def test_a_draft_survives_a_restart(bot: BotHarness, telegram: FakeTelegra
     await author.press("ส่งเลย", message=summary)
     await author.press("ยืนยัน", message=await author.next_reply())
     await member.wait_for(lambda m: m.text == "หลังรีสตาร์ต")
+
+
+async def test_confirm_pressed_again_after_a_crash_sends_one_broadcast(
+    bot: BotHarness, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The announcement and the end of the flow are one transaction. The process dying right
+    after the announcement was written (here: ending the flow on its own fails) must not leave
+    "ยืนยัน" live: pressed again, or delivered again after a restart, it sends nothing twice."""
+    author, _ = await registered(bot, telegram, role=Role.ORGANISER)
+    member, _ = await registered(bot, telegram, district=seed.ZONE4_DISTRICT)
+    await _start_to_text(author, "ตามโซน", "โซน 4")
+    await author.send("ครั้งเดียวเท่านั้น")
+    await author.next_reply()
+    summary = await author.next_reply()
+    await author.press("ส่งเลย", message=summary)
+    confirm = await author.next_reply()
+
+    async def dies(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process dies here")
+
+    [data] = [b["callback_data"] for b in confirm.inline_buttons if b["text"] == "ยืนยัน"]
+    monkeypatch.setattr(flows, "end_flow", dies)
+    await author.press("ยืนยัน", message=confirm)
+    await member.wait_for(lambda m: m.text == "ครั้งเดียวเท่านั้น")
+    await bot.settle()
+    monkeypatch.undo()
+    # The same press again, as Telegram delivers it after a restart (or a quick double tap).
+    await author.press_data(data, message=confirm)
+    assert (await author.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
+    await bot.settle()
+    async with bot.sessions() as session:
+        broadcasts = (
+            await session.exec(select(Announcement).where(Announcement.kind == "broadcast"))
+        ).all()
+    assert len(broadcasts) == 1
+    assert [m.text for m in member.messages].count("ครั้งเดียวเท่านั้น") == 1

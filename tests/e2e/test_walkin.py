@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, func, select
 
+from bot import flows
 from bot.config import Settings
 from storage.models import AuditEntry, CheckIn, CoordinatorZone, Event, Person, PersonMerge, Role
 from tests import harness
@@ -467,3 +468,29 @@ async def test_only_a_person_registering_is_offered_the_contact_button(
     await person.press("ผู้สังเกตการณ์", message=who)
     await person.next_reply()
     await answer_name(person, "มานี มีตา")
+
+
+async def test_save_pressed_again_after_a_crash_writes_one_record(
+    bot: BotHarness, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk-in and the end of the flow are one transaction: "save" delivered again after
+    the process died right after the record was written finds the flow over, so the person
+    is one record, counted once."""
+    event = await open_event(bot)
+    staff, _ = await member(bot, telegram, "ทีมงาน หน้างาน", Role.ORGANISER)
+    await enter_walkin(staff, phone=None)
+    summary = staff.messages[-1]
+    [data] = [b["callback_data"] for b in summary.inline_buttons if b["text"] == "✅ บันทึกและเช็กอิน"]
+
+    async def dies(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process dies here")
+
+    monkeypatch.setattr(flows, "end_flow", dies)
+    await staff.press("✅ บันทึกและเช็กอิน", message=summary)
+    await bot.settle()
+    monkeypatch.undo()
+    await staff.press_data(data, message=summary)
+    assert (await staff.wait_for_answer())["text"] == "ปุ่มนี้หมดอายุแล้ว กรุณาใช้ข้อความล่าสุด"
+    await bot.settle()
+    assert len([p for p in await people(bot) if p.is_walkin]) == 1
+    assert await people_checked_in(bot, event.id or 0) == 1
