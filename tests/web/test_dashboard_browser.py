@@ -89,7 +89,8 @@ async def test_the_mini_app_shows_the_figures_acts_and_stays_live(
     await page.locator("li", has_text="อาสา คนที่3").get_by_role("button").click()
     await page.wait_for_selector(".notice")
     assert "เช็กอินให้แล้ว" in await page.inner_text(".notice")
-    assert "ยังไม่มา (2 คน)" in await page.inner_text(".people")
+    # The list is drawn again from the server after the notice: wait for it, not a moment.
+    await page.wait_for_selector(".people:has-text('ยังไม่มา (2 คน)')")
 
     # A check-in elsewhere (the bot) reaches the open dashboard without a reload.
     guest = telegram.person(first_name="Guest")

@@ -10,6 +10,10 @@
   var initData = (tg && tg.initData) || "";
   var query = "";
   var message = "";
+  // The notice of an action goes with the first view loaded after the action finished: a view
+  // already on its way was read before it, and would show the notice beside the old figures.
+  var messageAfter = 0;
+  var loads = 0;
   var loading = null;
   if (tg && tg.ready) { tg.ready(); }
   if (tg && tg.expand) { tg.expand(); }
@@ -39,7 +43,7 @@
 
   function load() {
     if (loading) { loading.again = true; return loading.promise; }
-    var state = { again: false };
+    var state = { again: false, number: ++loads };
     loading = state;
     state.promise = fetch(api + "/view", {
       method: "POST", headers: headers(), credentials: "same-origin",
@@ -50,7 +54,7 @@
         var focused = document.activeElement && document.activeElement.id === "q";
         var caret = focused ? document.activeElement.selectionStart : null;
         main.innerHTML = data.html;
-        if (message) {
+        if (message && state.number > messageAfter) {
           var notice = document.createElement("p");
           notice.className = "notice";
           notice.setAttribute("role", "status");
@@ -83,6 +87,7 @@
     }).then(function (response) {
       return response.json().then(function (data) {
         message = data.message || data.error || "";
+        messageAfter = loads;
         if (response.ok && data.download) {
           var url = new URL(data.download, window.location.href).href;
           if (tg && tg.downloadFile && initData) {
