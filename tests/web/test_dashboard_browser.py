@@ -106,6 +106,8 @@ async def test_the_mini_app_shows_the_figures_acts_and_stays_live(
     while not await four():
         assert asyncio.get_running_loop().time() < deadline, "the dashboard did not follow"
         await asyncio.sleep(0.1)
+    # The live redraw keeps the organiser's notice (it used to wipe it a moment after).
+    assert "เช็กอินให้แล้ว" in await page.inner_text(".notice")
 
     # Rotating asks first (Telegram's own dialog), then happens once.
     await page.get_by_role("button", name="เปลี่ยนรหัสใหม่").click()

@@ -10,9 +10,12 @@
   var initData = (tg && tg.initData) || "";
   var query = "";
   var message = "";
-  // The notice of an action goes with the first view loaded after the action finished: a view
-  // already on its way was read before it, and would show the notice beside the old figures.
+  // The notice of an action goes with the views loaded after the action finished (a view
+  // already on its way was read before it, and would show it beside the old figures), and
+  // stays for a while: a live update redrawing the page a moment later must not wipe it.
   var messageAfter = 0;
+  var messageUntil = 0;
+  var NOTICE_MS = 30000;
   var loads = 0;
   var loading = null;
   if (tg && tg.ready) { tg.ready(); }
@@ -54,13 +57,12 @@
         var focused = document.activeElement && document.activeElement.id === "q";
         var caret = focused ? document.activeElement.selectionStart : null;
         main.innerHTML = data.html;
-        if (message && state.number > messageAfter) {
+        if (message && state.number > messageAfter && Date.now() < messageUntil) {
           var notice = document.createElement("p");
           notice.className = "notice";
           notice.setAttribute("role", "status");
           notice.textContent = message;
           main.insertBefore(notice, main.children[1] || null);
-          message = "";
         }
         if (focused) {
           var box = document.getElementById("q");
@@ -88,6 +90,7 @@
       return response.json().then(function (data) {
         message = data.message || data.error || "";
         messageAfter = loads;
+        messageUntil = Date.now() + NOTICE_MS;
         if (response.ok && data.download) {
           var url = new URL(data.download, window.location.href).href;
           if (tg && tg.downloadFile && initData) {
