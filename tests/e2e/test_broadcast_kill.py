@@ -132,7 +132,10 @@ async def test_kill_9_halfway_through_a_broadcast_loses_nobody(
         # copy that may have, and that is at most the window of sends in flight.
         assert 1 <= twice <= BroadcastSettings().in_flight
         assert duplicated <= twice
-        assert arrivals.counts[hung] == 1
+        # The send Telegram never answered is not lost. Usually it still hangs at the kill and
+        # is sent once, by the successor; on a slow database its timeout may come first, and
+        # its retry be the copy in flight at the kill (then counted in `twice` above).
+        assert 1 <= arrivals.counts[hung] <= 2
         assert arrivals.counts[author.chat_id] == 1
         assert f"ส่งถึงแล้ว: {RECIPIENTS} คน" in report
         # Sending resumed at once; the sends the dead process held went out within 30 s of the
