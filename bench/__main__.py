@@ -153,6 +153,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _interrupted() -> int:
+    print("bench: interrupted; its bots are stopped, its scratch databases gone", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, print, and say whether every check held."""
     args = parse_args(argv)
@@ -168,10 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print(
-            "bench: interrupted; its bots are stopped, its scratch databases gone", file=sys.stderr
-        )
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    if lifecycle.interrupted():  # stopped, yet the work returned: still an interrupted run
+        return _interrupted()
     if args.json:
         document: dict[str, Any] = {
             "machine": machine(),

@@ -3,11 +3,11 @@
 Every bot the bench starts leads its own process group (a new session), so Ctrl-C in a terminal
 reaches only the bench, which then stops its bots itself, and a bot's group can be killed whole.
 Children and PostgreSQL scratch databases are registered here the moment they exist. The normal
-path removes them in `finally` blocks. SIGINT and SIGTERM cancel the bench's main task, so those
-blocks run. Last, `clean_up` (on leaving `terminate_as_interrupt`, and at exit) kills whatever
-group and drops whatever database is still registered, for the paths where a `finally` could not
-finish (a second Ctrl-C, say). SQLite scratch files live in `tempfile` directories, which clean
-themselves up the same ways.
+path removes them in `finally` blocks. SIGINT and SIGTERM cancel the bench's main task (again
+and again until it stops), so those blocks run. Last, `clean_up` (on leaving
+`terminate_as_interrupt`, and at exit) kills whatever group and drops whatever database is
+still registered, for the paths where a `finally` could not finish (a second Ctrl-C, say).
+SQLite scratch files live in `tempfile` directories, which clean themselves up the same ways.
 """
 
 from __future__ import annotations
@@ -102,28 +102,51 @@ def clean_up() -> None:
         asyncio.run(_drop_all())
 
 
-def _on_term(signum: int, _frame: FrameType | None) -> None:
-    """SIGTERM: cancel the main task once (as asyncio.run does for SIGINT), else interrupt."""
+# Python 3.11's asyncio.timeout and wait_for can lose a cancellation that arrives in the same
+# loop iteration as their own timeout (fixed in 3.12): one cancel() can be swallowed, and the
+# bench then ran to its end and exited 0 after a Ctrl-C (seen with 40 ms of database latency).
+# So a stop request cancels the main task again every RECANCEL_SECONDS until it has stopped.
+RECANCEL_SECONDS = 0.5
+
+
+def cancel_until_done(task: asyncio.Task[object]) -> None:
+    """Cancel `task`, and again a moment later while it still runs."""
+    if task.done():
+        return
+    task.cancel()
+    task.get_loop().call_later(RECANCEL_SECONDS, cancel_until_done, task)
+
+
+def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
+    """SIGINT or SIGTERM: cancel the main task (until it stops); a second signal interrupts."""
     _registry.terminations += 1
     task = _registry.main_task
     if _registry.terminations == 1 and task is not None and not task.done():
-        task.cancel()
+        cancel_until_done(task)
         task.get_loop().call_soon_threadsafe(lambda: None)  # wake a sleeping select()
         return
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def interrupted() -> bool:
+    """Whether a stop signal arrived (the bench then exits as interrupted, whatever else)."""
+    return _registry.terminations > 0
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM stops the bench the way Ctrl-C does; on leaving, clean up."""
-    previous = signal.signal(signal.SIGTERM, _on_term)
+    """While inside, SIGINT and SIGTERM stop the bench the same way; on leaving, clean up."""
+    previous = {
+        signum: signal.signal(signum, _on_stop_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
         try:
             clean_up()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 async def run_cancellable(work: Awaitable[T]) -> T:
