@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import headcount
 from bot.services.access import Access
-from storage.database import create_engine, session_factory
+from storage.database import LATENCY_ENV, create_engine, session_factory
 from storage.models import CheckIn, InboxUpdate, Person, Role
 from tests.database import create_pg_scratch_database, create_schema, drop_pg_scratch
 from tests.factories import make_event
@@ -31,7 +32,11 @@ from tests.fake_telegram import Person as Chat
 from tests.replicas import ReplicaSet
 
 CROWD = 300
-REPLY_TIMEOUT = 120.0  # a person whose update sat on the killed replica waits for its lease
+# With ASA_DB_LATENCY_MS every statement waits that long, and a crowd's backlog grows with it:
+# a person's patience stretches in proportion (40 ms: three times as long), so a retry still
+# means an answer lost with a replica rather than a slow database.
+SLOWER = 1.0 + float(os.environ.get(LATENCY_ENV) or 0) / 20.0
+REPLY_TIMEOUT = 120.0 * SLOWER  # a person whose update sat on the killed replica waits for it
 WELCOME = "ลงทะเบียนเรียบร้อยแล้ว"
 WELCOME_BACK = "ยินดีต้อนรับกลับมา"
 # The answer to an update taken over from a dead replica after its effects were committed
@@ -78,7 +83,7 @@ def _checked_in(m: SentMessage) -> bool:
 # dead replica plus the backlog a loaded 2-core machine builds: a retry should mean an answer
 # lost with a replica, which the test bounds, not merely a slow one (45 s drew 24 retries
 # against 15 replays once, with other processes on the machine).
-PATIENCE = 75.0
+PATIENCE = 75.0 * SLOWER
 retries: list[int] = []  # people who had to repeat an action (a reply lost with a replica)
 
 
@@ -194,10 +199,10 @@ async def test_a_rolling_restart_under_a_crowd_loses_nothing_and_keeps_order(
                 await replicas.replicas[0].ready()
 
             try:
-                await asyncio.wait_for(asyncio.gather(crowd, chaos()), timeout=900)
+                await asyncio.wait_for(asyncio.gather(crowd, chaos()), timeout=900 * SLOWER)
                 # A person has their answer a moment before the replica marks the update
                 # done; the replicas are killed on leaving this block, so wait for that first.
-                await asyncio.wait_for(all_done(sessions), timeout=120)
+                await asyncio.wait_for(all_done(sessions), timeout=120 * SLOWER)
             except BaseException:
                 print(replicas.logs())
                 raise
