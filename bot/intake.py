@@ -78,6 +78,11 @@ class InboxWorker:
         """Claim nothing more; finish what is in flight within `grace`, hand back the rest."""
         self._stopping.set()
         self._wake.set()
+        # A claim under way when the signal came starts its updates when it returns: wait for
+        # the claim loop to end, so those are in flight too (they were missed, then failed
+        # once the HTTP client closed, and were marked done with their replies lost).
+        if self._tasks:
+            await asyncio.wait([self._tasks[0]], timeout=grace)
         unfinished = list(self._in_flight.values())
         if unfinished:
             _, late = await asyncio.wait(unfinished, timeout=grace)
