@@ -43,6 +43,16 @@ MAX_BACKOFF_SECONDS = 2.0
 # Opt-in fault injection for tests and benchmarks: this many milliseconds are added (without
 # blocking the event loop) before every statement and commit.
 LATENCY_ENV = "ASA_DB_LATENCY_MS"
+# The connection option of `Database.read`, whose statements run outside any transaction: on
+# PostgreSQL the driver's autocommit (asyncpg then sends no BEGIN or COMMIT); on SQLite our own
+# flag, since changing pysqlite's isolation level would cost thread hops and undo the
+# isolation_level=None that _sqlite_pragmas sets.
+UNBEGUN_OPTION = "asa_unbegun"
+UNBEGUN: dict[str, dict[str, Any]] = {
+    "postgresql": {"isolation_level": "AUTOCOMMIT", UNBEGUN_OPTION: True},
+    "sqlite": {UNBEGUN_OPTION: True},
+}
+
 # SQLSTATE classes and codes that mean "try again": connection trouble, the server shutting
 # down or starting, too many connections, serialization failures and deadlocks.
 _TRANSIENT_SQLSTATE_PREFIXES = ("08",)
@@ -167,7 +177,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """Start every transaction as IMMEDIATE so writers queue on the busy timeout."""
+    """Start every transaction as IMMEDIATE so writers queue on the busy timeout; a read
+    through `Database.read` begins none (pysqlite's isolation_level=None then runs each
+    statement as its own transaction)."""
+    if connection.get_execution_options().get(UNBEGUN_OPTION):
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -344,12 +358,26 @@ class Database:
         `stamped=False`: the transaction records no effect of the update being processed, so
         `before_commit` (webhook mode's replay stamp) is not added to it.
         """
+        return await self._retrying(lambda: self._once(work, stamped=stamped))
+
+    async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work(session)` with no transaction around it: each statement is its own.
+
+        For reads whose statements need not agree with each other (one statement, mostly),
+        run so often that BEGIN and COMMIT are a large share of their cost: two round trips on
+        PostgreSQL; on SQLite two thread hops, and the write lock every transaction here takes
+        (see _sqlite_begin). Never stamped (it records nothing); retried as `run` is.
+        """
+        return await self._retrying(lambda: self._once_unbegun(work))
+
+    async def _retrying(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        """Retry transient failures with backoff for up to `retry_seconds`."""
         deadline = time.monotonic() + self.retry_seconds
         backoff = FIRST_BACKOFF_SECONDS
         attempt = 1
         while True:
             try:
-                return await self._once(work, stamped=stamped)
+                return await attempt_once()
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -369,6 +397,13 @@ class Database:
             await self._sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             attempt += 1
+
+    async def _once_unbegun(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """One attempt of a read outside any transaction."""
+        async with self.sessions() as session:
+            dialect = session.get_bind().dialect.name
+            await session.connection(execution_options=UNBEGUN[dialect])
+            return await work(session)
 
     async def _once(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool) -> T:
         """One attempt: open, work, commit, close; then the after-commit callbacks."""

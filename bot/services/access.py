@@ -7,6 +7,7 @@ zones). Granting and revoking roles is in `bot/services/roles.py`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -87,20 +88,37 @@ async def access_for(
     config_admins: tuple[int, ...],
 ) -> Access:
     """Everything a person may do: config admins, granted roles and coordinator zones."""
-    roles: set[Role] = set()
+    person_id = person.id if person is not None else None
+    granted: list[str] = []
+    if person is not None and person_id is not None and person.erased_at is None:
+        found = await session.exec(select(RoleGrant.role).where(RoleGrant.person_id == person_id))
+        granted = list(found.all())
+    return await access_of(
+        session=session,
+        person_id=person_id,
+        granted=granted,
+        telegram_id=telegram_id,
+        config_admins=config_admins,
+    )
+
+
+async def access_of(
+    *,
+    session: AsyncSession,
+    person_id: int | None,
+    granted: Iterable[str],
+    telegram_id: int | None,
+    config_admins: tuple[int, ...],
+) -> Access:
+    """The access of a person whose granted roles are already read (their zones are read here
+    when they coordinate: few people do)."""
+    roles = {Role(value) for value in granted if value in Role._value2member_map_}
     if telegram_id is not None and telegram_id in config_admins:
         roles.add(Role.ADMIN)
     zones: frozenset[int] = frozenset()
-    if person is not None and person.id is not None and person.erased_at is None:
-        granted = await session.exec(select(RoleGrant.role).where(RoleGrant.person_id == person.id))
-        roles.update(Role(value) for value in granted.all() if value in Role._value2member_map_)
-        if Role.COORDINATOR in roles:
-            found = await session.exec(
-                select(CoordinatorZone.zone).where(CoordinatorZone.person_id == person.id)
-            )
-            zones = frozenset(found.all())
-    return Access(
-        person_id=person.id if person is not None else None,
-        roles=frozenset(roles),
-        coordinator_zones=zones,
-    )
+    if person_id is not None and Role.COORDINATOR in roles:
+        found = await session.exec(
+            select(CoordinatorZone.zone).where(CoordinatorZone.person_id == person_id)
+        )
+        zones = frozenset(found.all())
+    return Access(person_id=person_id, roles=frozenset(roles), coordinator_zones=zones)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -255,10 +256,15 @@ def code_valid_until(event: Event, now: datetime) -> datetime | None:
     return start + timedelta(seconds=event.code_rotate_seconds * (code_window(event, now) + 1))
 
 
+# Built once: every typed code runs it, and building it cost about as much as running it.
+_EVENT_BY_STATIC_CODE = select(Event).where(
+    col(Event.code) == bindparam("code"), col(Event.code_rotate_seconds).is_(None)
+)
+
+
 async def event_for_code(*, session: AsyncSession, code: str, now: datetime) -> Event | None:
     """The event whose current code this is."""
-    static = select(Event).where(Event.code == code, col(Event.code_rotate_seconds).is_(None))
-    event = (await session.exec(static)).first()
+    event = (await session.exec(_EVENT_BY_STATIC_CODE, params={"code": code})).first()
     if event is not None:
         return event
     rotating = select(Event).where(
@@ -348,10 +354,24 @@ async def _existing(*, session: AsyncSession, event_id: int, person_id: int) -> 
     return (await session.exec(statement)).first()
 
 
-def _insert_once(session: AsyncSession) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for this session's database (both speak it)."""
-    bind = session.get_bind()
-    return (postgresql_insert if bind.dialect.name == "postgresql" else sqlite_insert)(CheckIn)
+def _insert_once_statement(dialect_insert: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, on the table itself (the ORM's bulk
+    machinery would cost more than the statement) with the values bound at execution."""
+    table: Any = CheckIn.__table__  # type: ignore[attr-defined]
+    columns = ("event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late")
+    return (
+        dialect_insert(table)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
+        .returning(table.c.id)
+    )
+
+
+# Built once per database (both speak ON CONFLICT, each in its own dialect).
+_INSERT_ONCE = {
+    "postgresql": _insert_once_statement(postgresql_insert),
+    "sqlite": _insert_once_statement(sqlite_insert),
+}
 
 
 async def record(
@@ -373,17 +393,15 @@ async def record(
     event_id, title = event.id or 0, event.title
     late = now > event.starts_at
     inserted = await session.exec(
-        _insert_once(session)
-        .values(
-            event_id=event_id,
-            person_id=person_id,
-            checked_in_at=now,
-            method=method.value,
-            performed_by_id=performed_by_id,
-            late=late,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
-        .returning(col(CheckIn.id))
+        _INSERT_ONCE[session.get_bind().dialect.name],
+        params={
+            "event_id": event_id,
+            "person_id": person_id,
+            "checked_in_at": now,
+            "method": method.value,
+            "performed_by_id": performed_by_id,
+            "late": late,
+        },
     )
     if inserted.first() is None:
         existing = await _existing(session=session, event_id=event_id, person_id=person_id)

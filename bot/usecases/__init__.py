@@ -39,12 +39,13 @@ def transaction(
     return run
 
 
-def reading_transaction(
+def unstamped_transaction(
     work: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
 ) -> Callable[Concatenate[Database, P], Awaitable[T]]:
     """As `transaction`, for a use case that records no effect of the update being processed
-    (resolving its sender): webhook mode's replay stamp is not written with it, so an update
-    whose replica died after this and before its real work is processed, not taken as done."""
+    (housekeeping at the start of an update, such as dropping a timed-out flow): webhook
+    mode's replay stamp is not written with it, so an update whose replica died after this and
+    before its real work is processed, not taken as done."""
 
     @functools.wraps(work)
     async def run(db: Database, /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -1,4 +1,4 @@
-"""Resolving the sender of an update: one short transaction at the start of every update."""
+"""Resolving the sender of an update: one read at the start of every update."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import normalise_language
 from bot.scope import Actor, FlowState
-from bot.services import people
-from bot.services.access import access_for
-from bot.usecases import reading_transaction, transaction
-from storage.database import before_commit
+from bot.services import people, senders
+from bot.services.access import Access, access_of
+from bot.usecases import transaction, unstamped_transaction
+from storage.database import Database, before_commit
 from storage.models import ChatState
 
 
-@reading_transaction
 async def resolve_actor(
-    session: AsyncSession,
+    db: Database,
     *,
     telegram_id: int,
     config_admins: tuple[int, ...],
@@ -31,41 +30,69 @@ async def resolve_actor(
 ) -> tuple[Actor, bool]:
     """The actor, and whether their last activity is stale (to be written behind).
 
-    A flow idle for longer than its timeout is dropped here, and the actor says which one.
-    An update whose effects this person's data already holds (webhook mode: it is processed
-    again after its replica died) comes back as an actor with `facts["applied"]`.
+    Read without a transaction (`Database.read`: the sender in one statement, their zones in a
+    second only for a coordinator), since nothing here needs two reads to agree, and this runs
+    for every update. A flow idle for longer than its timeout is dropped (the one write, rare),
+    and the actor says which one. An update whose effects this person's data already holds
+    (webhook mode: it is processed again after its replica died) comes back as an actor with
+    `facts["applied"]`. Nothing here is stamped as the update's effect.
     """
-    person = await people.by_telegram_id(session=session, telegram_id=telegram_id)
-    state = await session.get(ChatState, telegram_id)
-    applied = (
-        update_id is not None
-        and state is not None
-        and state.last_update_id is not None
-        and state.last_update_id >= update_id
-    )
-    access = await access_for(
-        session=session, person=person, telegram_id=telegram_id, config_admins=config_admins
-    )
+
+    async def read(session: AsyncSession) -> tuple[senders.Sender, Access]:
+        sender = await senders.load(session, telegram_id=telegram_id)
+        access = await access_of(
+            session=session,
+            person_id=sender.person.person_id if sender.person else None,
+            granted=sender.granted,
+            telegram_id=telegram_id,
+            config_admins=config_admins,
+        )
+        return sender, access
+
+    sender, access = await db.read(read)
+    person, state = sender.person, sender.state
     flow, expired = _live_flow(state, now=now, timeout_of=timeout_of)
     if expired is not None and state is not None:
-        _clear_flow(state, now)
-        session.add(state)
+        await _forget_expired_flow(db, telegram_id=telegram_id, nonce=state.nonce, now=now)
     chosen = _chosen_language(person_language=person.language if person else None, state=state)
     actor = Actor(
         telegram_id=telegram_id,
-        person_id=person.id if person is not None else None,
+        person_id=person.person_id if person is not None else None,
         name=person.full_name if person is not None else None,
         lang=normalise_language(chosen, default_language),
         language_chosen=chosen is not None,
         access=access,
         flow=flow,
         expired_flow=expired,
-        facts={"applied": True} if applied else {},
+        facts={"applied": True} if _applied(state, update_id) else {},
     )
     stale = person is not None and (
         person.unreachable_at is not None or now - person.last_active_at >= people.TOUCH_INTERVAL
     )
     return actor, stale
+
+
+def _applied(state: ChatState | None, update_id: int | None) -> bool:
+    """Whether this person's data already holds the effects of update `update_id`."""
+    return (
+        update_id is not None
+        and state is not None
+        and state.last_update_id is not None
+        and state.last_update_id >= update_id
+    )
+
+
+@unstamped_transaction
+async def _forget_expired_flow(
+    session: AsyncSession, *, telegram_id: int, nonce: str | None, now: datetime
+) -> None:
+    """Drop a timed-out flow and its draft (which may hold personal data), unless it has moved
+    on since it was read."""
+    await session.exec(
+        update(ChatState)
+        .where(col(ChatState.telegram_id) == telegram_id, col(ChatState.nonce) == nonce)
+        .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
+    )
 
 
 def _chosen_language(*, person_language: str | None, state: ChatState | None) -> str | None:

@@ -1,0 +1,190 @@
+"""What every update and every check-in costs the database, in statements.
+
+The sender of each update is read in one statement and outside any transaction; a typed-code
+check-in is two statements in one transaction (three on PostgreSQL, whose live screens hear of
+it by NOTIFY). These tests count them, so a change that adds a round trip to the hottest path
+fails here rather than quietly in `make bench`; and they check that the one-statement read
+gives the same actor the separate reads gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.access import Role
+from bot.services.checkins import WrongCodeLimiter
+from bot.usecases import checkin as checking
+from bot.usecases.scope import resolve_actor, save_flow
+from storage.database import Database, create_engine, session_factory
+from storage.models import ChatState, CheckIn, CoordinatorZone, Person
+from tests.factories import grant, make_event, make_person
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TELEGRAM_ID = 777_001
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def db(engine: AsyncEngine) -> Database:
+    return Database(session_factory(engine))
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement the engine sends while the block runs (SQL keywords, upper-cased)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()[:3]).upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+
+
+async def resolve(db: Database, telegram_id: int = TELEGRAM_ID) -> Any:
+    actor, _stale = await resolve_actor(
+        db,
+        telegram_id=telegram_id,
+        config_admins=(),
+        default_language="th",
+        now=NOW,
+        timeout_of=lambda name: timedelta(minutes=30),
+        update_id=1,
+    )
+    return actor
+
+
+async def test_the_sender_is_read_in_one_statement_without_a_transaction(
+    db: Database, engine: AsyncEngine
+) -> None:
+    async with db.sessions() as session:
+        person = await make_person(session, telegram_id=TELEGRAM_ID, full_name="สมศรี ใจดี")
+        await grant(session, person, Role.STAFF)
+        await grant(session, person, Role.ORGANISER)
+    await save_flow(
+        db, telegram_id=TELEGRAM_ID, flow="checkin_code", step="code", nonce="n1", draft={}, now=NOW
+    )
+    with statements(engine) as seen:
+        actor = await resolve(db)
+    assert seen == ["SELECT PERSON.ID, PERSON.FULL_NAME,"]  # no BEGIN, no second read
+    assert actor.person_id == person.id
+    assert actor.name == "สมศรี ใจดี"
+    assert actor.access.roles == frozenset({Role.STAFF, Role.ORGANISER})
+    assert actor.flow is not None
+    assert actor.flow.name == "checkin_code"
+
+
+async def test_a_stranger_and_an_erased_person_are_not_registered(db: Database) -> None:
+    async with db.sessions() as session:
+        erased = await make_person(session, telegram_id=TELEGRAM_ID + 1)
+        erased.erased_at = NOW
+        session.add(erased)
+        await session.commit()
+    for telegram_id in (TELEGRAM_ID, TELEGRAM_ID + 1):
+        actor = await resolve(db, telegram_id)
+        assert not actor.registered
+        assert actor.access.roles == frozenset()
+        assert actor.flow is None
+
+
+async def test_a_coordinator_costs_one_more_statement_for_their_zones(
+    db: Database, engine: AsyncEngine
+) -> None:
+    async with db.sessions() as session:
+        person = await make_person(session, telegram_id=TELEGRAM_ID)
+        await grant(session, person, Role.COORDINATOR)
+        session.add(CoordinatorZone(person_id=person.id or 0, zone=3))
+        session.add(CoordinatorZone(person_id=person.id or 0, zone=4))
+        await session.commit()
+    with statements(engine) as seen:
+        actor = await resolve(db)
+    assert len(seen) == 2
+    assert actor.access.coordinator_zones == frozenset({3, 4})
+    assert actor.zone_limit() == frozenset({3, 4})
+
+
+async def test_reads_outside_a_transaction_each_see_their_own_moment(db: Database) -> None:
+    """Database.read begins no transaction: on PostgreSQL two statements get two transaction
+    ids; on SQLite no BEGIN is sent (the statement log above), and the write lock is free."""
+
+    async def two_ids(session: AsyncSession) -> list[Any]:
+        if session.get_bind().dialect.name != "postgresql":
+            return []
+        query = text("SELECT txid_current()")
+        return [(await session.exec(query)).scalar_one() for _ in range(2)]  # type: ignore[call-overload]
+
+    first, second = (await db.read(two_ids)) or (1, 2)
+    assert first != second
+
+
+async def test_a_timed_out_flow_is_dropped_unless_it_moved_on(db: Database) -> None:
+    await save_flow(
+        db,
+        telegram_id=TELEGRAM_ID,
+        flow="checkin_code",
+        step="code",
+        nonce="old",
+        draft={"phone": "0812340001"},
+        now=NOW - timedelta(hours=2),
+    )
+    actor = await resolve(db)
+    assert actor.flow is None
+    assert actor.expired_flow == "checkin_code"
+    async with db.sessions() as session:
+        state = await session.get(ChatState, TELEGRAM_ID)
+        assert state is not None
+        assert (state.flow, state.nonce, state.draft) == (None, None, {})
+    # Said once: the next update finds no flow and nothing expired.
+    again = await resolve(db)
+    assert again.flow is None
+    assert again.expired_flow is None
+
+
+async def test_a_typed_code_check_in_is_two_statements(db: Database, engine: AsyncEngine) -> None:
+    async with db.sessions() as session:
+        await make_person(session, telegram_id=TELEGRAM_ID)
+        found = await make_event(session, now=NOW)
+        code = found.code
+    actor = await resolve(db)
+    with statements(engine) as seen:
+        result = await checking.with_code(
+            db, actor=actor, code_text=code, now=NOW, limiter=WrongCodeLimiter()
+        )
+    if engine.dialect.name == "postgresql":
+        # BEGIN and COMMIT are the driver's, not statements; NOTIFY tells the live screens.
+        expected = [
+            "SELECT EVENT.ID, EVENT.TITLE,",
+            "INSERT INTO CHECKIN",
+            "SELECT PG_NOTIFY($1, $2)",
+        ]
+    else:
+        expected = ["BEGIN IMMEDIATE", "SELECT EVENT.ID, EVENT.TITLE,", "INSERT INTO CHECKIN"]
+    assert seen == expected
+    async with db.sessions() as session:
+        rows = (await session.exec(select(CheckIn))).all()
+        person = (await session.exec(select(Person))).one()
+    assert [(row.event_id, row.person_id, row.checked_in_at) for row in rows] == [
+        (found.id, person.id, NOW)
+    ]
+    assert result.checked_in_at == NOW
+    assert not rows[0].late
