@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import sqlite_hops
+
 _log = logging.getLogger(__name__)
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -158,6 +160,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         pool_timeout=SQLITE_POOL_TIMEOUT_SECONDS,
     )
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    sqlite_hops.install(engine)
     # pysqlite's own transaction handling defers BEGIN until the first write, which lets two
     # writers both read then both try to write; we emit BEGIN ourselves (SQLAlchemy's
     # documented recipe) so the busy timeout applies from the start of a transaction.

@@ -1,0 +1,82 @@
+"""SQLite statements cross to aiosqlite's thread once each (storage/sqlite_hops.py), and
+everything SQLAlchemy reads from a cursor still works: rows, rowcount, lastrowid, executemany,
+errors, transactions. On its own SQLite file whatever database the suite runs on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.database import create_engine
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'hops.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def crossings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every call aiosqlite runs on its thread while the block runs."""
+    seen: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(aiosqlite.Connection, "_execute", counted)
+        yield seen
+
+
+async def test_a_select_crosses_once(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # the connection is open and warm
+        with crossings(monkeypatch) as seen:
+            rows = (await connection.execute(text("SELECT 1, 'a' UNION ALL SELECT 2, 'b'"))).all()
+    assert [tuple(row) for row in rows] == [(1, "a"), (2, "b")]
+    assert len(seen) == 1
+
+
+async def test_writes_report_rowcount_lastrowid_and_returning(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('x')"))
+        assert inserted.lastrowid == 1
+        returned = await connection.execute(text("INSERT INTO t (v) VALUES ('y') RETURNING id"))
+        assert returned.scalar_one() == 2
+        many = await connection.execute(
+            text("INSERT INTO t (v) VALUES (:v)"), [{"v": "p"}, {"v": "q"}, {"v": "r"}]
+        )
+        assert many.rowcount == 3
+        updated = await connection.execute(text("UPDATE t SET v = v || '!' WHERE id > 2"))
+        assert updated.rowcount == 3
+    async with engine.connect() as connection:
+        values = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+    assert values == ["x", "y", "p!", "q!", "r!"]
+
+
+async def test_an_error_is_sqlalchemys_and_the_transaction_rolls_back(engine: AsyncEngine) -> None:
+    async def insert_twice() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('same')"))
+            await connection.execute(text("INSERT INTO t (v) VALUES ('same')"))
+
+    with pytest.raises(exc.IntegrityError):
+        await insert_twice()
+    async with engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one()
+    assert count == 0  # the first insert went with the failed transaction
