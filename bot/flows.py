@@ -204,15 +204,18 @@ class Run(Generic[D]):
             telegram_id=context.actor.telegram_id, flow=self.flow.name, now=context.clock.now()
         ):
             yield
-        self.ended = True
-        context.actor = dataclasses.replace(context.actor, flow=None)
+        self._ended(context)
 
     async def end(self, context: AsaContext) -> None:
         """The flow is over (done, cancelled or left): the row forgets it and its draft."""
         if self.ended:
             return
-        self.ended = True
         await end_flow(context.db, telegram_id=context.actor.telegram_id, now=context.clock.now())
+        self._ended(context)
+
+    def _ended(self, context: AsaContext) -> None:
+        """The rest of this update sees the person in no flow."""
+        self.ended = True
         context.actor = dataclasses.replace(context.actor, flow=None)
 
 

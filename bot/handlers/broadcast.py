@@ -459,7 +459,6 @@ async def confirmed(
         await run.end(context)
         await _say(context, _error(context, error))
         return
-    await run.end(context)
     scheduler.announcement_changed(context.app, created.id, created.send_at)
     if created.send_at is None:
         text = context.t("broadcast.sending", id=created.id, count=created.count)

@@ -202,10 +202,9 @@ async def summary_pressed(
         await query.answer()
         await _ask_again(context, run, str(error.values.get("field")))
         return
-    await run.end(context)
     # The actor was resolved before the person existed; the rest of this update needs them.
     context.actor = dataclasses.replace(
-        actor,
+        context.actor,
         person_id=done.person_id,
         name=done.full_name,
         access=dataclasses.replace(actor.access, person_id=done.person_id),

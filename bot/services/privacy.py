@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.services import audit
+from bot.services import audit, chat_state
 from bot.services.audit import AuditAction
 from bot.services.errors import NotRegistered
 from storage.models import (
@@ -249,6 +249,6 @@ async def clear_abandoned_flows(*, session: AsyncSession, idle_since: datetime) 
     result = await session.exec(
         update(ChatState)
         .where(col(ChatState.flow).is_not(None), col(ChatState.updated_at) < idle_since)
-        .values(flow=None, step=None, nonce=None, draft={})
+        .values(**chat_state.NO_FLOW)
     )
     return int(result.rowcount or 0)

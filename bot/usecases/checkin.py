@@ -10,17 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
 from bot.scope import Actor
-from bot.services import checkins, live, screens
+from bot.services import chat_state, checkins, live, screens
 from bot.services.checkins import CheckInResult, CheckOutResult, SearchResult, WrongCodeLimiter
 from bot.services.errors import NotRegistered
 from bot.usecases import transaction
 from storage.database import Database, after_commit
-from storage.models import ChatState, Person
+from storage.models import Person
 
 # The flow that waits for a typed code (bot/handlers/checkin.py).
 CODE_PROMPT = "checkin_code"
@@ -83,13 +83,8 @@ def _person_id(actor: Actor) -> int:
 async def _end_code_prompt(session: AsyncSession, *, person_id: int, now: datetime) -> None:
     """Checked in: a code prompt the person still has open no longer applies."""
     telegram_id = select(Person.telegram_id).where(col(Person.id) == person_id)
-    await session.exec(
-        update(ChatState)
-        .where(
-            col(ChatState.flow) == CODE_PROMPT,
-            col(ChatState.telegram_id) == telegram_id.scalar_subquery(),
-        )
-        .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
+    await chat_state.end_flow(
+        session, telegram_id=telegram_id.scalar_subquery(), only=(CODE_PROMPT,), now=now
     )
 
 

@@ -13,17 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.scope import Actor
-from bot.services import checkins, codes, events, live
+from bot.services import chat_state, checkins, codes, events, live
 from bot.services.access import Capability
 from bot.services.errors import NotRegistered
 from bot.services.events import EventFields, RsvpResult, SignUp, Switch
 from bot.services.notify import Notifier
 from bot.usecases import transaction
-from storage.models import ChatState, Event, EventStatus
+from storage.models import Event, EventStatus
 
 # The flows that write an event (bot/handlers/events.py): saving one ends them.
 NEW_EVENT_FLOW = "newevent"
@@ -266,13 +265,8 @@ async def existing_event(session: AsyncSession, *, actor: Actor, event_id: int) 
 async def _end_event_flow(session: AsyncSession, *, telegram_id: int, now: datetime) -> None:
     """The event is saved: the flow that wrote it ends in the same transaction, so a second
     press of "confirm" (or one after a crash) finds nothing left to save."""
-    await session.exec(
-        update(ChatState)
-        .where(
-            col(ChatState.telegram_id) == telegram_id,
-            col(ChatState.flow).in_([NEW_EVENT_FLOW, EDIT_EVENT_FLOW]),
-        )
-        .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
+    await chat_state.end_flow(
+        session, telegram_id=telegram_id, only=(NEW_EVENT_FLOW, EDIT_EVENT_FLOW), now=now
     )
 
 

@@ -6,12 +6,11 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import normalise_language
 from bot.scope import Actor, FlowState
-from bot.services import people, senders
+from bot.services import chat_state, people, senders
 from bot.services.access import Access, access_of
 from bot.usecases import transaction, unstamped_transaction
 from storage.database import Database, before_commit
@@ -88,11 +87,7 @@ async def _forget_expired_flow(
 ) -> None:
     """Drop a timed-out flow and its draft (which may hold personal data), unless it has moved
     on since it was read."""
-    await session.exec(
-        update(ChatState)
-        .where(col(ChatState.telegram_id) == telegram_id, col(ChatState.nonce) == nonce)
-        .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
-    )
+    await chat_state.end_flow(session, telegram_id=telegram_id, nonce=nonce, now=now)
 
 
 def _chosen_language(*, person_language: str | None, state: ChatState | None) -> str | None:
@@ -120,13 +115,6 @@ def _live_flow(
     return flow, None
 
 
-def _clear_flow(state: ChatState, now: datetime) -> None:
-    """Forget the flow and its draft (which may hold personal data)."""
-    state.flow = state.step = state.nonce = None
-    state.draft = {}
-    state.updated_at = now
-
-
 @transaction
 async def save_flow(
     session: AsyncSession,
@@ -149,10 +137,7 @@ async def save_flow(
 @transaction
 async def end_flow(session: AsyncSession, *, telegram_id: int, now: datetime) -> None:
     """The person is in no flow any more; nothing of the draft is kept."""
-    state = await session.get(ChatState, telegram_id)
-    if state is not None and state.flow is not None:
-        _clear_flow(state, now)
-        session.add(state)
+    await chat_state.end_flow(session, telegram_id=telegram_id, now=now)
 
 
 @transaction
@@ -176,11 +161,7 @@ def flow_ends_with_commit(*, telegram_id: int, flow: str, now: datetime) -> Iter
     async def end_too(session: AsyncSession) -> None:
         if earlier is not None:
             await earlier(session)
-        await session.exec(
-            update(ChatState)
-            .where(col(ChatState.telegram_id) == telegram_id, col(ChatState.flow) == flow)
-            .values(flow=None, step=None, nonce=None, draft={}, updated_at=now)
-        )
+        await chat_state.end_flow(session, telegram_id=telegram_id, only=(flow,), now=now)
 
     token = before_commit.set(end_too)
     try:
