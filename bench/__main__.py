@@ -1,9 +1,10 @@
 """python -m bench [benchmark ...] [--quick] [--json] [--db sqlite|postgresql|both] [options].
 
 Benchmarks: checkin, memory, broadcast, headcount, growth, durability (all of these: `all`, the
-default), and latency and webhook, which run only when named (`python -m bench latency`):
-latency offers load for a fixed time per rate and bot, minutes in all; webhook sets 1 and 3
-webhook replicas (PostgreSQL only) against the polling bot and kills a replica under load.
+default), and latency, people and webhook, which run only when named (`python -m bench
+latency`): latency offers load for a fixed time per rate and bot, minutes in all; people reads
+the bot's memory as 100,000 distinct people check in once each; webhook sets 1 and 3 webhook
+replicas (PostgreSQL only) against the polling bot and kills a replica under load.
 Prints one table per benchmark and database (or, with --json, one JSON document for tools);
 exits 1 when a benchmark fails or a sanity check does not hold, since its figures would lie. A
 part cut short by its deadline still prints what it measured, marked INCOMPLETE. Ctrl-C or
@@ -20,11 +21,21 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench import broadcast, checkin, durability, growth, headcount, latency, lifecycle, memory
+from bench import (
+    broadcast,
+    checkin,
+    durability,
+    growth,
+    headcount,
+    latency,
+    lifecycle,
+    memory,
+    people,
+)
 from bench.common import DATABASES, BenchError, Report, machine
 
 ALL = ("checkin", "memory", "broadcast", "headcount", "growth", "durability")
-BENCHMARKS = (*ALL, "latency", "webhook", "all")
+BENCHMARKS = (*ALL, "latency", "people", "webhook", "all")
 EXIT_INTERRUPTED = 130
 WEBHOOK_NEEDS_POSTGRESQL = (
     "webhook: replicas share one PostgreSQL database, so it runs only with --db postgresql or both"
@@ -52,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=["all"],
         metavar="benchmark",
         help=f"one or more of {', '.join(BENCHMARKS)} "
-        "(default: all, which is all but latency and webhook)",
+        "(default: all, which is all but latency, people and webhook)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: proves it works")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of tables")
@@ -61,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--n",
         type=int,
         help="size: people checking in per round (2,000), broadcast recipients (10,000), "
-        "people in the headcount database (100,000)",
+        "people in the headcount database (100,000), distinct people for people (100,000)",
     )
     parser.add_argument(
         "--limit", type=float, help="the fake's overall messages per second for broadcast (30)"
@@ -132,6 +143,8 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
                 quick=args.quick, rates=args.rates, duration=args.duration, arrivals=args.arrivals
             )
             done(await latency.run(database=database, plan=plan))
+        if "people" in wanted:
+            done(await people.run(database=database, quick=args.quick, n=args.n))
         if "webhook" in wanted and database == "postgresql":
             from bench import webhook  # imported when asked for: it brings in the test tools
 

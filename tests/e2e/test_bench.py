@@ -22,7 +22,7 @@ from typing import TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from bench import broadcast, checkin, durability, growth, headcount, latency, memory
+from bench import broadcast, checkin, durability, growth, headcount, latency, memory, people
 from bench.__main__ import main, parse_args, plain
 from bench.common import Report, cores, median, percentile
 from bench.lifecycle import DATABASE_PREFIX
@@ -154,6 +154,16 @@ async def test_durability_quick_compares_normal_with_full_sync() -> None:
     assert _positive(normal["checkins_per_s_median"])
     assert _positive(full["checkins_per_s_median"])
     assert "raw database cost" in table.table()
+
+
+async def test_people_reads_memory_after_each_tenth_of_the_people() -> None:
+    table = await people.run(database=backend(), quick=True, n=None)
+    assert table.ok, table.table()
+    points = table.data["points"]
+    assert [point["people"] for point in points] == [1000, 2000]
+    assert all(_positive(point["rss_mib"]) for point in points)
+    assert math.isfinite(table.data["growth_kib_per_1000_people_second_half"])
+    assert "KiB per 1,000 people" in table.table()
 
 
 CALM = 10.0
