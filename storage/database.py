@@ -107,6 +107,15 @@ def skipping_locked_rows(pick: SelectT, session: AsyncSession) -> SelectT:
     return pick
 
 
+async def transaction_lock(session: AsyncSession, key: int) -> None:
+    """Hold PostgreSQL's advisory lock `key` until this transaction ends, so processes doing
+    the same work take turns; on SQLite every transaction already holds the write lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(  # type: ignore[call-overload]
+            text("SELECT pg_advisory_xact_lock(:key)"), params={"key": key}
+        )
+
+
 def is_sqlite(engine: AsyncEngine) -> bool:
     """True for the embedded SQLite database."""
     return engine.dialect.name == "sqlite"
