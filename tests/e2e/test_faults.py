@@ -85,7 +85,12 @@ async def test_one_person_flooding_does_not_slow_anyone_else(
 
     Each round measures one reply with the bot settled, then one right behind 25 flood
     messages, so a busy moment on this shared machine falls on both sides of the comparison
-    alike rather than on the loaded side only."""
+    alike rather than on the loaded side only.
+
+    The timing bound is the issue's criterion, not the proof that flood control works: the
+    per-person lock alone keeps 25 messages from one person from delaying another much on an
+    idle machine. The proof is that the flood is dropped (at least 900 of the 1,000) before it
+    waits for anything, and that the flooder is told once to slow down."""
     telegram.set_rate_limits(enabled=False)
     calm, flooder = telegram.person(first_name="Calm"), telegram.person(first_name="Flood")
     await _reply_seconds(bot, calm, "/help")  # warm up
