@@ -9,6 +9,7 @@ gives the same actor the separate reads gave.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -123,18 +124,26 @@ async def test_a_coordinator_costs_one_more_statement_for_their_zones(
     assert actor.zone_limit() == frozenset({3, 4})
 
 
-async def test_reads_outside_a_transaction_each_see_their_own_moment(db: Database) -> None:
+async def test_a_read_holds_no_transaction(db: Database, database_url: str) -> None:
     """Database.read begins no transaction: on PostgreSQL two statements get two transaction
-    ids; on SQLite no BEGIN is sent (the statement log above), and the write lock is free."""
+    ids; on SQLite another writer can take the write lock while the read is open (every
+    transaction here begins IMMEDIATE, so one would hold it)."""
 
-    async def two_ids(session: AsyncSession) -> list[Any]:
-        if session.get_bind().dialect.name != "postgresql":
-            return []
-        query = text("SELECT txid_current()")
-        return [(await session.exec(query)).scalar_one() for _ in range(2)]  # type: ignore[call-overload]
+    async def inside(session: AsyncSession) -> bool:
+        await session.exec(select(Person.id))  # the read's connection has run a statement
+        if session.get_bind().dialect.name == "postgresql":
+            query = text("SELECT txid_current()")
+            first, second = [(await session.exec(query)).scalar_one() for _ in range(2)]  # type: ignore[call-overload]
+            return bool(first != second)
+        other = sqlite3.connect(database_url.split("///", 1)[1], timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if the read held it
+            other.rollback()
+        finally:
+            other.close()
+        return True
 
-    first, second = (await db.read(two_ids)) or (1, 2)
-    assert first != second
+    assert await db.read(inside)
 
 
 async def test_a_timed_out_flow_is_dropped_unless_it_moved_on(db: Database) -> None:
