@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import DDL, JSON, BigInteger, Column, Index, Text, UniqueConstraint, event
 from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
@@ -251,6 +251,36 @@ class CheckIn(SQLModel, table=True):
     performed_by_id: int | None = Field(default=None, foreign_key="person.id")
     late: bool = False
     checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# The channel on which PostgreSQL tells every process that an event changed (its id as the
+# payload); bot/services/live.py and the web hub's LISTEN use it.
+LIVE_CHANNEL = "asa_live"
+
+# On PostgreSQL, every statement that inserts check-ins tells the live screens itself, once per
+# event, at commit: no route can forget to, and the check-in's transaction needs no NOTIFY
+# statement of its own (a round trip on the hottest path). A statement trigger with a
+# transition table: a bulk insert notifies once per event, an insert that conflicted none.
+# (The channel is LIVE_CHANNEL, spelled out in the SQL.)
+CHECKIN_LIVE_DDL = (
+    """CREATE OR REPLACE FUNCTION asa_checkin_tells_live() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('asa_live', event_id::text)
+    FROM (SELECT DISTINCT event_id FROM inserted) AS events;
+    RETURN NULL;
+END
+$$""",
+    """CREATE TRIGGER checkin_tells_live AFTER INSERT ON checkin
+REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
+EXECUTE FUNCTION asa_checkin_tells_live()""",
+)
+for _statement in CHECKIN_LIVE_DDL:
+    _ddl = DDL(_statement)  # type: ignore[no-untyped-call]
+    event.listen(
+        CheckIn.__table__,  # type: ignore[attr-defined]
+        "after_create",
+        _ddl.execute_if(dialect="postgresql"),
+    )
 
 
 class AnnouncementKind(StrEnum):

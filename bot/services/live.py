@@ -8,6 +8,9 @@ commits:
   check-in on one replica reaches the screens served by another;
 - on SQLite (one process) it is an in-process broadcast run after the commit.
 
+A check-in needs no call: on PostgreSQL the checkin table's trigger notifies for every row
+inserted (storage/models.py), so use `checked_in`, which on SQLite tells this process.
+
 Listeners in this process register with `subscribe(callback)`; the callback gets the event id.
 """
 
@@ -20,10 +23,11 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.database import after_commit
+from storage.models import LIVE_CHANNEL
 
 _log = logging.getLogger(__name__)
 
-CHANNEL = "asa_live"
+CHANNEL = LIVE_CHANNEL
 
 Listener = Callable[[int], None]
 _listeners: list[Listener] = []
@@ -58,6 +62,14 @@ async def changed(session: AsyncSession, *, event_id: int) -> None:
         )
         return
     after_commit(session, lambda: deliver(event_id))
+
+
+def checked_in(session: AsyncSession, *, event_id: int) -> None:
+    """A check-in to `event_id` was inserted in this transaction. On PostgreSQL the checkin
+    table's trigger has told every process already (delivered at commit); on SQLite, tell this
+    process once the transaction commits."""
+    if session.get_bind().dialect.name != "postgresql":
+        after_commit(session, lambda: deliver(event_id))
 
 
 def parse_payload(payload: str) -> int | None:

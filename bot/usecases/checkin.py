@@ -102,7 +102,7 @@ async def after_check_in(
     caller knows there is none (a person checking themselves in: one statement fewer)."""
     if prompt_open:
         await _end_code_prompt(session, person_id=result.person_id, now=now)
-    await live.changed(session, event_id=result.event_id)
+    live.checked_in(session, event_id=result.event_id)
     after_commit(session, lambda: metrics.CHECKINS.labels(result.method.value).inc())
     return result
 
