@@ -4,6 +4,7 @@ and the count live, and nothing personal ever reaches it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from sqlmodel import select
 
 from bot.services.codes import deep_link
 from bot.web.server import WebServer
+from storage.database import LATENCY_ENV
 from storage.models import CheckIn, Event, Role
 from tests.fake_telegram import FakeTelegram
 from tests.fake_telegram.people import Person as Chat
@@ -61,6 +63,15 @@ async def decoded(page: Page, name: str) -> str:
     return texts[0]
 
 
+def promised(seconds: float) -> float:
+    """The screen's promise (README: a check-in shows within 2 s, a new code within 5 s) holds
+    for a database answering in milliseconds. With ASA_DB_LATENCY_MS every statement of the
+    check-in and of the recount waits on purpose, on SQLite's one connection shared with the
+    bot, so the test allows 10 s more: it then proves that the push still comes, not the
+    figure."""
+    return seconds + (10.0 if os.environ.get(LATENCY_ENV) else 0.0)
+
+
 async def until(check: object, seconds: float) -> float:
     """Poll a condition of the page (a coroutine function) until it holds; the time it took."""
     loop = asyncio.get_running_loop()
@@ -104,7 +115,7 @@ async def test_the_screen_shows_the_current_link_and_follows_code_and_count(
     async def counted() -> bool:
         return await page.inner_text(".count-arrived") == "1"
 
-    assert await until(counted, 2.0) <= 2.0
+    assert await until(counted, promised(2.0)) <= promised(2.0)
     assert "มาถึงใน 15 นาทีล่าสุด: 1 คน" in await page.inner_text(".recent")
 
     # The organiser rotates the code in the bot: within 5 s the QR is the new link.
@@ -121,7 +132,7 @@ async def test_the_screen_shows_the_current_link_and_follows_code_and_count(
     async def follows() -> bool:
         return qr_texts(await page.screenshot()) == [new_link]
 
-    assert await until(follows, 5.0) <= 5.0
+    assert await until(follows, promised(5.0)) <= promised(5.0)
     assert await page.inner_text(".code") == fresh.code
 
     # The old code and the old screen QR are refused; nobody is checked in twice.
@@ -179,7 +190,7 @@ async def test_the_screen_says_when_check_in_closes_and_stops_when_revoked(
     async def closed() -> bool:
         return await page.inner_text(".status") == "ปิดการเช็กอินแล้ว"
 
-    await until(closed, 5.0)
+    await until(closed, promised(5.0))
     assert qr_texts(await screenshot(page, "screen-closed")) == []
 
     # "New link": the old one stops working (page and stream), the new one works.
