@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -251,6 +252,16 @@ async def ensure_webhook(application: AsaApplication) -> None:
             await asyncio.sleep(retry_after_seconds(error))
 
 
+def freeze_startup_objects() -> None:
+    """Everything built to start (modules, SQLAlchemy's mappers and cached statements, PTB's
+    handlers, the translations) lives as long as the process: collect once, then move it out
+    of the garbage collector's sight (`gc.freeze`), so a full collection scans only what
+    updates allocate. Without it, a full collection on a running bot paused every update for
+    35-150 ms (README, Performance), the open-loop p99."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(application: AsaApplication) -> None:
     """`python -m bot run`: the bot (long polling) and its web side (health, metrics, pages)
     in this one event loop, until SIGTERM or SIGINT; then both stop cleanly.
@@ -259,6 +270,7 @@ async def serve(application: AsaApplication) -> None:
     "not yet"); on a signal, the bot stops taking updates and finishes those in flight, then
     the web side ends its live streams and stops.
     """
+    freeze_startup_objects()  # before the first update, so its pause delays nobody
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
