@@ -385,10 +385,11 @@ async def test_a_newcomer_is_registered_and_checked_in_in_one_transaction(
         event = await make_event(session, now=NOW)
     db = Database(sessions)
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the process dies here")
 
-    monkeypatch.setattr(usecase_checkin.live, "changed", broken)
+    # The last step after the check-in's INSERT, inside the same transaction.
+    monkeypatch.setattr(usecase_checkin.live, "checked_in", broken)
     with pytest.raises(RuntimeError):
         await registering.register(db, **newcomer(geo, 501), arrival=Arrival(token=event.token))
     async with sessions() as session:
