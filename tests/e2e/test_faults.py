@@ -56,7 +56,7 @@ async def test_an_unreadable_update_is_logged_once_and_skipped(
 
 @pytest.fixture
 def settings(telegram: FakeTelegram, database_url: str) -> Settings:
-    """The flooder stays muted for the whole flood test (it spans about 50 s of bot time)."""
+    """The flooder stays muted for the whole flood test (it spans about 120 s of bot time)."""
     return harness.test_settings(
         telegram=telegram, database_url=database_url, bot={"flood_mute_seconds": 300}
     )
@@ -72,8 +72,10 @@ async def _reply_seconds(bot: BotHarness, person: object, text: str) -> float:
     return time.perf_counter() - started
 
 
-ROUNDS = 40
-FLOOD_PER_ROUND = 25
+# p95 of 100 rounds is their 5th worst: one stall of this shared machine (a garbage
+# collection, another process's burst) cannot decide it alone, as it could the 2nd worst of 40.
+ROUNDS = 100
+FLOOD_PER_ROUND = 10
 
 
 async def test_one_person_flooding_does_not_slow_anyone_else(
@@ -83,12 +85,12 @@ async def test_one_person_flooding_does_not_slow_anyone_else(
     person's p95 reply time stays within twice the unloaded figure (flood control drops the
     flood before it waits for anything).
 
-    Each round measures one reply with the bot settled, then one right behind 25 flood
+    Each round measures one reply with the bot settled, then one right behind 10 flood
     messages, so a busy moment on this shared machine falls on both sides of the comparison
     alike rather than on the loaded side only.
 
     The timing bound is the issue's criterion, not the proof that flood control works: the
-    per-person lock alone keeps 25 messages from one person from delaying another much on an
+    per-person lock alone keeps 10 messages from one person from delaying another much on an
     idle machine. The proof is that the flood is dropped (at least 900 of the 1,000) before it
     waits for anything, and that the flooder is told once to slow down."""
     telegram.set_rate_limits(enabled=False)
