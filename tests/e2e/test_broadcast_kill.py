@@ -96,6 +96,8 @@ async def test_kill_9_halfway_through_a_broadcast_loses_nobody(
             {
                 "telegram": telegram_section(fake, poll_timeout=1, rate_limit=1000),
                 "database": {"url": database_url},
+                # A port of its own: other tests' bots may run beside it (pytest-xdist).
+                "web": {"port": 0},
             },
         )
 
