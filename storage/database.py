@@ -25,7 +25,12 @@ from sqlalchemy import Select, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -300,23 +305,42 @@ def session_is_open() -> bool:
     return _open_sessions.get() > 0
 
 
+def _enter_session() -> None:
+    """Count a session (or a read's connection) open in this task, refusing a second one."""
+    if _open_sessions.get() > 0:
+        raise NestedSession(
+            "a database session was opened while this task already holds one; on SQLite "
+            "it would wait for itself (see CONTRIBUTING.md, one session at a time)"
+        )
+    _open_sessions.set(_open_sessions.get() + 1)
+
+
+def _leave_session() -> None:
+    _open_sessions.set(max(0, _open_sessions.get() - 1))
+
+
+@contextmanager
+def _counted_session() -> Iterator[None]:
+    """A read's connection counts as the task's session while it is open."""
+    _enter_session()
+    try:
+        yield
+    finally:
+        _leave_session()
+
+
 class TrackedSession(AsyncSession):
     """A session that knows it is open in this task, and refuses to be the second one."""
 
     async def __aenter__(self) -> TrackedSession:
-        if _open_sessions.get() > 0:
-            raise NestedSession(
-                "a database session was opened while this task already holds one; on SQLite "
-                "it would wait for itself (see CONTRIBUTING.md, one session at a time)"
-            )
-        _open_sessions.set(_open_sessions.get() + 1)
+        _enter_session()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self.close()
         finally:
-            _open_sessions.set(max(0, _open_sessions.get() - 1))
+            _leave_session()
 
 
 # Work to add to every transaction this task commits (webhook mode stamps the update that
@@ -333,6 +357,15 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     callbacks: list[AfterCommit] = session.info.setdefault(_AFTER_COMMIT_KEY, [])
     if callback not in callbacks:
         callbacks.append(callback)
+
+
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, for a hot statement run past the ORM (the ORM's execution
+    path cost more CPU than the statement), with what the session holds flushed first, as the
+    ORM's autoflush would: the statement sees the transaction's own changes."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
 
 
 def describe(error: BaseException) -> str:
@@ -358,6 +391,7 @@ class Database:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.sessions = sessions
+        self.engine: AsyncEngine = sessions.kw["bind"]
         self.retry_seconds = retry_seconds
         self._sleep = sleep
 
@@ -372,13 +406,16 @@ class Database:
         """
         return await self._retrying(lambda: self._once(work, stamped=stamped))
 
-    async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """`work(session)` with no transaction around it: each statement is its own.
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work(connection)` with no transaction around it: each statement is its own.
 
         For reads whose statements need not agree with each other (one statement, mostly),
         run so often that BEGIN and COMMIT are a large share of their cost: two round trips on
         PostgreSQL; on SQLite two thread hops, and the write lock every transaction here takes
-        (see _sqlite_begin). Never stamped (it records nothing); retried as `run` is.
+        (see _sqlite_begin). The work gets a connection, not an ORM session: Core statements
+        only, and no session to build, begin and close (measured: the sender read of every
+        update cost 0.4 ms less CPU on PostgreSQL). Never stamped (it records nothing);
+        retried as `run` is.
         """
         return await self._retrying(lambda: self._once_unbegun(work))
 
@@ -410,12 +447,13 @@ class Database:
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             attempt += 1
 
-    async def _once_unbegun(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _once_unbegun(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """One attempt of a read outside any transaction."""
-        async with self.sessions() as session:
-            dialect = session.get_bind().dialect.name
-            await session.connection(execution_options=UNBEGUN[dialect])
-            return await work(session)
+        engine = self.engine
+        with _counted_session():
+            async with engine.connect() as connection:
+                unbegun = await connection.execution_options(**UNBEGUN[engine.dialect.name])
+                return await work(unbegun)
 
     async def _once(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool) -> T:
         """One attempt: open, work, commit, close; then the after-commit callbacks."""

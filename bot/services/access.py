@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -94,7 +95,7 @@ async def access_for(
         found = await session.exec(select(RoleGrant.role).where(RoleGrant.person_id == person_id))
         granted = list(found.all())
     return await access_of(
-        session=session,
+        connection=await session.connection(),
         person_id=person_id,
         granted=granted,
         telegram_id=telegram_id,
@@ -104,7 +105,7 @@ async def access_for(
 
 async def access_of(
     *,
-    session: AsyncSession,
+    connection: AsyncConnection,
     person_id: int | None,
     granted: Iterable[str],
     telegram_id: int | None,
@@ -117,8 +118,8 @@ async def access_of(
         roles.add(Role.ADMIN)
     zones: frozenset[int] = frozenset()
     if person_id is not None and Role.COORDINATOR in roles:
-        found = await session.exec(
+        found = await connection.execute(
             select(CoordinatorZone.zone).where(CoordinatorZone.person_id == person_id)
         )
-        zones = frozenset(found.all())
+        zones = frozenset(found.scalars().all())
     return Access(person_id=person_id, roles=frozenset(roles), coordinator_zones=zones)

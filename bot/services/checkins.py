@@ -27,6 +27,7 @@ from bot.services.errors import DomainError, NotAllowed, NotFound
 from bot.services.events import (
     OVERRIDE_CLOSED,
     OVERRIDE_OPEN,
+    EventWindow,
     by_token,
     closes_at,
     get_event,
@@ -37,6 +38,7 @@ from bot.services.validation import (
     mask_phone,
     normalise_phone,
 )
+from storage.database import core_connection
 from storage.models import (
     CheckIn,
     CheckInMethod,
@@ -203,7 +205,7 @@ class SearchResult:
 # Windows and codes
 
 
-def check_window(event: Event, now: datetime) -> None:
+def check_window(event: EventWindow, now: datetime) -> None:
     """Raise why check-in is not possible now, or return if it is."""
     if event.status == EventStatus.CANCELLED:
         raise EventCancelled(title=event.title)
@@ -256,17 +258,23 @@ def code_valid_until(event: Event, now: datetime) -> datetime | None:
     return start + timedelta(seconds=event.code_rotate_seconds * (code_window(event, now) + 1))
 
 
-# Built once: every typed code runs it, and building it cost about as much as running it.
-_EVENT_BY_STATIC_CODE = select(Event).where(
-    col(Event.code) == bindparam("code"), col(Event.code_rotate_seconds).is_(None)
+# Built once: every typed code runs it, and building it cost about as much as running it. It
+# selects the table's columns rather than the entity: the ORM's loading (identity map, instance
+# state) cost more CPU than the statement itself, for an event that is only read.
+_EVENT_COLUMNS: Any = Event.__table__.c  # type: ignore[attr-defined]
+_EVENT_BY_STATIC_CODE = select(*_EVENT_COLUMNS).where(
+    _EVENT_COLUMNS.code == bindparam("code"), _EVENT_COLUMNS.code_rotate_seconds.is_(None)
 )
 
 
-async def event_for_code(*, session: AsyncSession, code: str, now: datetime) -> Event | None:
-    """The event whose current code this is."""
-    event = (await session.exec(_EVENT_BY_STATIC_CODE, params={"code": code})).first()
-    if event is not None:
-        return event
+async def event_for_code(*, session: AsyncSession, code: str, now: datetime) -> EventWindow | None:
+    """The event whose current code this is (for a static code, its row: the check-in only
+    reads it, and building an Event from it cost as much CPU as the statement)."""
+    connection = await core_connection(session)
+    row = (await connection.execute(_EVENT_BY_STATIC_CODE, {"code": code})).first()
+    if row is not None:
+        found: EventWindow = row
+        return found
     rotating = select(Event).where(
         col(Event.code_rotate_seconds).is_not(None),
         Event.status == EventStatus.ACTIVE,
@@ -377,7 +385,7 @@ _INSERT_ONCE = {
 async def record(
     *,
     session: AsyncSession,
-    event: Event,
+    event: EventWindow,
     person_id: int,
     method: CheckInMethod,
     now: datetime,
@@ -392,9 +400,10 @@ async def record(
     """
     event_id, title = event.id or 0, event.title
     late = now > event.starts_at
-    inserted = await session.exec(
-        _INSERT_ONCE[session.get_bind().dialect.name],
-        params={
+    connection = await core_connection(session)
+    inserted = await connection.execute(
+        _INSERT_ONCE[connection.dialect.name],
+        {
             "event_id": event_id,
             "person_id": person_id,
             "checked_in_at": now,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -250,12 +250,34 @@ async def by_token(*, session: AsyncSession, token: str) -> Event | None:
     return (await session.exec(select(Event).where(Event.token == token))).first()
 
 
-def closes_at(event: Event) -> datetime:
+class EventWindow(Protocol):
+    """What a check-in reads of its event: an Event, or a row of the event table's columns
+    (the hot path's lookup, which skips the ORM's loading)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def checkin_override(self) -> str | None: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def opens_before_minutes(self) -> int: ...
+    @property
+    def closes_after_minutes(self) -> int: ...
+
+
+def closes_at(event: EventWindow) -> datetime:
     """When check-in closes by the clock (the end plus any grace)."""
     return event.ends_at + timedelta(minutes=event.closes_after_minutes)
 
 
-def opens_at(event: Event) -> datetime:
+def opens_at(event: EventWindow) -> datetime:
     """When check-in opens by the clock."""
     return event.starts_at - timedelta(minutes=event.opens_before_minutes)
 

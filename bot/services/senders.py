@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, cast, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChatState, Person, RoleGrant
 
@@ -78,10 +78,11 @@ def _sender_statement() -> Select[*tuple[Any, ...]]:
 _SENDER = _sender_statement()
 
 
-async def load(session: AsyncSession, *, telegram_id: int) -> Sender:
+async def load(connection: AsyncConnection, *, telegram_id: int) -> Sender:
     """The sender behind `telegram_id`, in one statement (a row per granted role, at least
-    one: the sender's id outer-joined to everything else)."""
-    found = await session.exec(_SENDER, params={"telegram_id": telegram_id})  # type: ignore[call-overload]
+    one: the sender's id outer-joined to everything else), on a plain connection: this runs
+    for every update, and an ORM session around it cost as much as the statement."""
+    found = await connection.execute(_SENDER, {"telegram_id": telegram_id})
     rows: list[Any] = list(found.all())
     first = rows[0]
     return Sender(

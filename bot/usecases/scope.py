@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import normalise_language
@@ -37,10 +38,10 @@ async def resolve_actor(
     `facts["applied"]`. Nothing here is stamped as the update's effect.
     """
 
-    async def read(session: AsyncSession) -> tuple[senders.Sender, Access]:
-        sender = await senders.load(session, telegram_id=telegram_id)
+    async def read(connection: AsyncConnection) -> tuple[senders.Sender, Access]:
+        sender = await senders.load(connection, telegram_id=telegram_id)
         access = await access_of(
-            session=session,
+            connection=connection,
             person_id=sender.person.person_id if sender.person else None,
             granted=sender.granted,
             telegram_id=telegram_id,

@@ -18,15 +18,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.access import Role
 from bot.services.checkins import WrongCodeLimiter
 from bot.usecases import checkin as checking
 from bot.usecases.scope import resolve_actor, save_flow
-from storage.database import Database, create_engine, session_factory
+from storage.database import (
+    Database,
+    NestedSession,
+    create_engine,
+    session_factory,
+    session_is_open,
+)
 from storage.models import ChatState, CheckIn, CoordinatorZone, Person
 from tests.factories import grant, make_event, make_person
 
@@ -130,11 +135,11 @@ async def test_a_read_holds_no_transaction(db: Database, database_url: str) -> N
     ids; on SQLite another writer can take the write lock while the read is open (every
     transaction here begins IMMEDIATE, so one would hold it)."""
 
-    async def inside(session: AsyncSession) -> bool:
-        await session.exec(select(Person.id))  # the read's connection has run a statement
-        if session.get_bind().dialect.name == "postgresql":
+    async def inside(connection: AsyncConnection) -> bool:
+        await connection.execute(select(Person.id))  # the read's connection has run a statement
+        if connection.dialect.name == "postgresql":
             query = text("SELECT txid_current()")
-            first, second = [(await session.exec(query)).scalar_one() for _ in range(2)]  # type: ignore[call-overload]
+            first, second = [(await connection.execute(query)).scalar_one() for _ in range(2)]
             return bool(first != second)
         other = sqlite3.connect(database_url.split("///", 1)[1], timeout=0.2)
         try:
@@ -195,3 +200,33 @@ async def test_a_typed_code_check_in_is_two_statements(db: Database, engine: Asy
     ]
     assert result.checked_in_at == NOW
     assert not rows[0].late
+
+
+async def test_a_read_counts_as_the_tasks_session(db: Database) -> None:
+    """The read's plain connection is a session as far as the one-session rule goes: another
+    one opened inside it is refused (it would wait for itself on SQLite), and once the read
+    returns, none is open (a Telegram call may follow)."""
+
+    async def inside(connection: AsyncConnection) -> bool:
+        assert session_is_open()
+        with pytest.raises(NestedSession):
+            async with db.sessions():
+                pass
+        return True
+
+    assert not session_is_open()
+    assert await db.read(inside)
+    assert not session_is_open()
+
+
+async def test_a_statement_past_the_orm_sees_the_transactions_own_changes(
+    db: Database,
+) -> None:
+    """core_connection flushes what the session holds first, as the ORM's autoflush would: a
+    code changed earlier in the same transaction is already the event's code."""
+    async with db.sessions() as session:
+        event = await make_event(session, now=NOW)
+        event.code = "NEW123"
+        session.add(event)  # pending in the session, not flushed
+        assert await checking.checkins.event_for_code(session=session, code="NEW123", now=NOW)
+        assert not await checking.checkins.event_for_code(session=session, code="XXXXXX", now=NOW)
