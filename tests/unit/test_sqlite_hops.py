@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.database import create_engine
+from storage.database import UNBEGUN, create_engine
 
 
 @pytest.fixture
@@ -80,3 +80,38 @@ async def test_an_error_is_sqlalchemys_and_the_transaction_rolls_back(engine: As
     async with engine.connect() as connection:
         count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one()
     assert count == 0  # the first insert went with the failed transaction
+
+
+async def test_nothing_to_roll_back_does_not_cross(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed transaction, then its connection going back to the pool (which rolls back
+    to be safe): the commit crosses, the empty rollback does not. A read outside any
+    transaction (Database.read's kind) crosses for its statement only."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # the pool holds an open, warm connection
+    with crossings(monkeypatch) as seen:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('kept')"))
+    assert seen == ["run", "run", "commit"]  # BEGIN IMMEDIATE, the INSERT, COMMIT
+    with crossings(monkeypatch) as seen:
+        async with engine.connect() as connection:
+            unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+            await unbegun.execute(text("SELECT v FROM t"))
+    assert seen == ["run"]
+
+
+async def test_a_transaction_left_open_is_still_rolled_back(engine: AsyncEngine) -> None:
+    """An open transaction (an exception before commit) is rolled back when its connection
+    closes, so nothing half-written reaches the next user of the pooled connection."""
+
+    async def fail_before_commit() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('half')"))
+            raise RuntimeError("the work failed before commit")
+
+    with pytest.raises(RuntimeError):
+        await fail_before_commit()
+    async with engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one()
+    assert count == 0
