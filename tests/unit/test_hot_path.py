@@ -226,7 +226,7 @@ async def test_a_statement_past_the_orm_sees_the_transactions_own_changes(
     code changed earlier in the same transaction is already the event's code."""
     async with db.sessions() as session:
         event = await make_event(session, now=NOW)
-        event.code = "NEW123"
+        old_code, event.code = event.code, "NEW123"
         session.add(event)  # pending in the session, not flushed
         assert await checking.checkins.event_for_code(session=session, code="NEW123", now=NOW)
-        assert not await checking.checkins.event_for_code(session=session, code="XXXXXX", now=NOW)
+        assert not await checking.checkins.event_for_code(session=session, code=old_code, now=NOW)
