@@ -199,7 +199,7 @@ def _sqlite_begin(connection: Any) -> None:
     statement as its own transaction)."""
     if connection.get_execution_options().get(UNBEGUN_OPTION):
         return
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.exec_driver_sql(sqlite_hops.BEGIN_IMMEDIATE)  # crosses with the first statement
 
 
 def _inject_latency(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ errors, transactions. On its own SQLite file whatever database the suite runs on
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,7 +94,7 @@ async def test_nothing_to_roll_back_does_not_cross(
     with crossings(monkeypatch) as seen:
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (v) VALUES ('kept')"))
-    assert seen == ["run", "run", "commit"]  # BEGIN IMMEDIATE, the INSERT, COMMIT
+    assert seen == ["run", "commit"]  # BEGIN IMMEDIATE with the INSERT, then COMMIT
     with crossings(monkeypatch) as seen:
         async with engine.connect() as connection:
             unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
@@ -115,3 +116,81 @@ async def test_a_transaction_left_open_is_still_rolled_back(engine: AsyncEngine)
     async with engine.connect() as connection:
         count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one()
     assert count == 0
+
+
+def _other_writer_can_begin(path: Path) -> bool:
+    """Whether another connection can take SQLite's write lock right now."""
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        return False
+    else:
+        other.rollback()
+        return True
+    finally:
+        other.close()
+
+
+async def test_begin_crosses_with_the_first_statement_and_takes_the_write_lock(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN IMMEDIATE goes in the first statement's crossing, and the write lock is held from
+    that statement on, a read too: two transactions cannot both read and then both write."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))  # the pool holds an open, warm connection
+    with crossings(monkeypatch) as seen:
+        async with engine.begin() as connection:
+            await connection.execute(text("SELECT count(*) FROM t"))
+            assert seen == ["run"]
+            assert not _other_writer_can_begin(tmp_path / "hops.db")
+            await connection.execute(text("INSERT INTO t (v) VALUES ('w')"))
+    assert seen == ["run", "run", "commit"]
+    assert _other_writer_can_begin(tmp_path / "hops.db")
+
+
+async def test_a_transaction_that_ran_nothing_crosses_nothing_and_leaves_nothing_open(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    with crossings(monkeypatch) as seen:
+        async with engine.begin():
+            pass
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
+            await transaction.rollback()
+    assert seen == []
+    # The BEGIN that never went is not sent with the next, unbegun, statement either.
+    async with engine.connect() as connection:
+        unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+        await unbegun.execute(text("SELECT v FROM t"))
+        assert _other_writer_can_begin(tmp_path / "hops.db")
+
+
+async def test_a_begin_that_cannot_take_the_lock_fails_its_first_statement_cleanly(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Another writer holds the lock past the busy timeout: the transaction's first statement
+    raises SQLAlchemy's OperationalError, nothing is written, and the pooled connection is
+    left with no transaction open, so it works once the lock is free."""
+    holder = sqlite3.connect(tmp_path / "hops.db")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        async with engine.connect() as connection:
+            unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+            await unbegun.execute(text("PRAGMA busy_timeout = 50"))
+            await connection.rollback()  # SQLAlchemy's autobegun (and unbegun) transaction
+            with pytest.raises(exc.OperationalError, match="locked"):
+                async with connection.begin():
+                    await connection.execute(text("INSERT INTO t (v) VALUES ('blocked')"))
+    finally:
+        holder.rollback()
+        holder.close()
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (v) VALUES ('later')"))
+    async with engine.connect() as connection:
+        values = (await connection.execute(text("SELECT v FROM t"))).scalars().all()
+    assert values == ["later"]
