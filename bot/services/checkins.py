@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, delete, null, true
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -275,6 +276,13 @@ async def event_for_code(*, session: AsyncSession, code: str, now: datetime) -> 
     if row is not None:
         found: EventWindow = row
         return found
+    return await _event_for_rotating_code(session=session, code=code, now=now)
+
+
+async def _event_for_rotating_code(
+    *, session: AsyncSession, code: str, now: datetime
+) -> Event | None:
+    """The active event whose rotating code is `code` right now."""
     rotating = select(Event).where(
         col(Event.code_rotate_seconds).is_not(None),
         Event.status == EventStatus.ACTIVE,
@@ -382,6 +390,78 @@ _INSERT_ONCE = {
 }
 
 
+def _static_code_check_in_statement() -> Any:
+    """PostgreSQL: find the event by its static code and insert the check-in in one statement
+    (a data-modifying CTE), one round trip instead of two. It returns the event's columns and
+    the new check-in's id (NULL when the person was already in). The window is checked after,
+    in Python, by the same `check_window` as every other route."""
+    checkin: Any = CheckIn.__table__  # type: ignore[attr-defined]
+    found = _EVENT_BY_STATIC_CODE.cte("found")
+    now = bindparam("now", type_=checkin.c.checked_in_at.type)
+    arrival = core_select(
+        found.c.id,
+        bindparam("person_id", type_=checkin.c.person_id.type),
+        now,
+        bindparam("method", type_=checkin.c.method.type),
+        null(),
+        found.c.starts_at < now,
+    )
+    columns = ["event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late"]
+    inserted = (
+        postgresql_insert(checkin)
+        .from_select(columns, arrival)
+        .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
+        .returning(checkin.c.id)
+        .cte("inserted")
+    )
+    return core_select(*found.c, inserted.c.id.label("checkin_id")).select_from(
+        found.outerjoin(inserted, true())
+    )
+
+
+_STATIC_CODE_CHECK_IN = _static_code_check_in_statement()
+_CHECKIN_COLUMNS: Any = CheckIn.__table__.c  # type: ignore[attr-defined]
+_DELETE_CHECK_IN = delete(CheckIn).where(_CHECKIN_COLUMNS.id == bindparam("id"))
+
+
+async def _check_in_by_static_code(
+    *, session: AsyncSession, person_id: int, code: str, now: datetime
+) -> CheckInResult | None:
+    """PostgreSQL's typed-code check-in in one statement; None when no event has this static
+    code (it may be a rotating one). If the window is shut, the row the statement inserted is
+    deleted before the error is raised, so nothing is left behind whatever the caller's
+    transaction does next (a registration commits even when its arrival fails)."""
+    connection = await core_connection(session)
+    parameters = {"code": code, "person_id": person_id, "now": now, "method": CheckInMethod.CODE}
+    row = (await connection.execute(_STATIC_CODE_CHECK_IN, parameters)).first()
+    if row is None:
+        return None
+    try:
+        check_window(row, now)
+    except DomainError:
+        if row.checkin_id is not None:
+            await connection.execute(_DELETE_CHECK_IN, {"id": row.checkin_id})
+        raise
+    if row.checkin_id is None:
+        await _already_checked_in(session=session, event=row, person_id=person_id)
+    return CheckInResult(
+        event_id=row.id,
+        event_title=row.title,
+        person_id=person_id,
+        checked_in_at=now,
+        method=CheckInMethod.CODE,
+        late=now > row.starts_at,
+    )
+
+
+async def _already_checked_in(*, session: AsyncSession, event: EventWindow, person_id: int) -> None:
+    """Raise AlreadyCheckedIn with the time of the person's row (a conflict means it exists)."""
+    existing = await _existing(session=session, event_id=event.id or 0, person_id=person_id)
+    if existing is None:  # pragma: no cover - a conflict means the row exists
+        raise RuntimeError("check-in conflict without a row")
+    raise AlreadyCheckedIn(at=existing.checked_in_at, title=event.title)
+
+
 async def record(
     *,
     session: AsyncSession,
@@ -413,10 +493,7 @@ async def record(
         },
     )
     if inserted.first() is None:
-        existing = await _existing(session=session, event_id=event_id, person_id=person_id)
-        if existing is None:  # pragma: no cover - a conflict means the row exists
-            raise RuntimeError("check-in conflict without a row")
-        raise AlreadyCheckedIn(at=existing.checked_in_at, title=title)
+        await _already_checked_in(session=session, event=event, person_id=person_id)
     if audit_action is not None:
         audit.record(
             session=session,
@@ -475,7 +552,16 @@ async def check_in_by_code(
     """Check in with a typed code; wrong codes are counted and slowed down."""
     limiter.check(person_id, now)
     code = codes.normalise_code(code_text)
-    event = None if code is None else await event_for_code(session=session, code=code, now=now)
+    event: EventWindow | None = None
+    if code is not None and (await core_connection(session)).dialect.name == "postgresql":
+        recorded = await _check_in_by_static_code(
+            session=session, person_id=person_id, code=code, now=now
+        )
+        if recorded is not None:
+            return recorded
+        event = await _event_for_rotating_code(session=session, code=code, now=now)
+    elif code is not None:
+        event = await event_for_code(session=session, code=code, now=now)
     if event is None:
         limiter.failed(person_id, now)
         raise WrongCode()

@@ -31,6 +31,7 @@ from bot.services.checkins import (
     WrongCodeLimiter,
 )
 from bot.services.errors import NotAllowed
+from bot.services.events import OVERRIDE_CLOSED
 from storage.database import create_engine, session_factory
 from storage.models import (
     AuditEntry,
@@ -195,6 +196,45 @@ async def test_cancelled_and_ended_events_refuse_codes_and_tokens(session: Async
                 session=session, person_id=person.id, token=token, now=NOW
             )
     assert await rows(session) == []
+
+
+async def test_a_refused_code_leaves_no_row_even_when_the_caller_commits(
+    session: AsyncSession,
+) -> None:
+    """A registration commits even when the code its newcomer came with is refused, so no
+    refusal may leave a row behind. On PostgreSQL one statement finds the event and inserts
+    before the window is checked; a refusal takes the row back before it is raised."""
+    person = await make_person(session)
+    refused = [
+        (await make_event(session, now=NOW, status=EventStatus.CANCELLED), EventCancelled),
+        (await make_event(session, now=NOW, starts_in=timedelta(hours=-5)), EventEnded),
+        (await make_event(session, now=NOW, starts_in=timedelta(hours=3)), CheckInNotOpen),
+        (await make_event(session, now=NOW, checkin_override=OVERRIDE_CLOSED), CheckInClosed),
+    ]
+    for event, refusal in refused:
+        with pytest.raises(refusal):
+            await checkins.check_in_by_code(
+                session=session,
+                person_id=person.id,
+                code_text=event.code,
+                now=NOW,
+                limiter=WrongCodeLimiter(),
+            )
+        await session.commit()
+    assert await rows(session) == []
+    # The same person can still check in where the window is open, not late before the start.
+    open_event = await make_event(session, now=NOW)
+    result = await checkins.check_in_by_code(
+        session=session,
+        person_id=person.id,
+        code_text=open_event.code,
+        now=NOW,
+        limiter=WrongCodeLimiter(),
+    )
+    await session.commit()
+    assert (result.event_id, result.late) == (open_event.id, False)
+    [row] = await rows(session)
+    assert (row.event_id, row.person_id, row.late) == (open_event.id, person.id, False)
 
 
 async def test_wrong_codes_are_slowed_down_after_five_a_minute(session: AsyncSession) -> None:
