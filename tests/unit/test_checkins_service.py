@@ -62,16 +62,29 @@ async def rows(session: AsyncSession) -> list[CheckIn]:
     return list((await session.exec(select(CheckIn))).all())
 
 
+async def by_code(
+    session: AsyncSession,
+    person_id: int | None,
+    code: str,
+    *,
+    now: datetime = NOW,
+    limiter: WrongCodeLimiter | None = None,
+) -> checkins.CheckInResult:
+    """A typed-code check-in, with a fresh wrong-code limiter unless one is given."""
+    assert person_id is not None  # a committed person
+    return await checkins.check_in_by_code(
+        session=session,
+        person_id=person_id,
+        code_text=code,
+        now=now,
+        limiter=limiter or WrongCodeLimiter(),
+    )
+
+
 async def test_code_check_in_records_method_time_and_lateness(session: AsyncSession) -> None:
     event = await make_event(session, now=NOW, starts_in=timedelta(minutes=-5))
     person = await make_person(session)
-    result = await checkins.check_in_by_code(
-        session=session,
-        person_id=person.id,
-        code_text=event.code.lower(),
-        now=NOW,
-        limiter=WrongCodeLimiter(),
-    )
+    result = await by_code(session, person.id, event.code.lower())
     assert (result.method, result.late, result.event_title) == (
         CheckInMethod.CODE,
         True,
@@ -97,13 +110,7 @@ async def test_second_check_in_by_any_method_says_when_and_changes_nothing(
     assert (first.method, first.late) == (CheckInMethod.QR, False)
     later = NOW + timedelta(minutes=7)
     with pytest.raises(AlreadyCheckedIn) as again:
-        await checkins.check_in_by_code(
-            session=session,
-            person_id=person.id,
-            code_text=event.code,
-            now=later,
-            limiter=WrongCodeLimiter(),
-        )
+        await by_code(session, person.id, event.code, now=later)
     assert again.value.values["at"] == NOW
     with pytest.raises(AlreadyCheckedIn):
         await checkins.check_in_by_location(
@@ -183,13 +190,7 @@ async def test_cancelled_and_ended_events_refuse_codes_and_tokens(session: Async
             session=session, person_id=person.id, token=cancelled.token, now=NOW
         )
     with pytest.raises(EventEnded):
-        await checkins.check_in_by_code(
-            session=session,
-            person_id=person.id,
-            code_text=ended.code,
-            now=NOW,
-            limiter=WrongCodeLimiter(),
-        )
+        await by_code(session, person.id, ended.code)
     for token in ("nonsense-but-long-enough-token", "../../etc/passwd", "x" * 500):
         with pytest.raises(BadToken):
             await checkins.check_in_by_token(
@@ -213,24 +214,12 @@ async def test_a_refused_code_leaves_no_row_even_when_the_caller_commits(
     ]
     for event, refusal in refused:
         with pytest.raises(refusal):
-            await checkins.check_in_by_code(
-                session=session,
-                person_id=person.id,
-                code_text=event.code,
-                now=NOW,
-                limiter=WrongCodeLimiter(),
-            )
+            await by_code(session, person.id, event.code)
         await session.commit()
     assert await rows(session) == []
     # The same person can still check in where the window is open, not late before the start.
     open_event = await make_event(session, now=NOW)
-    result = await checkins.check_in_by_code(
-        session=session,
-        person_id=person.id,
-        code_text=open_event.code,
-        now=NOW,
-        limiter=WrongCodeLimiter(),
-    )
+    result = await by_code(session, person.id, open_event.code)
     await session.commit()
     assert (result.event_id, result.late) == (open_event.id, False)
     [row] = await rows(session)
@@ -243,9 +232,7 @@ async def test_wrong_codes_are_slowed_down_after_five_a_minute(session: AsyncSes
     limiter = WrongCodeLimiter()
 
     async def attempt(code: str, at: datetime) -> None:
-        await checkins.check_in_by_code(
-            session=session, person_id=person.id, code_text=code, now=at, limiter=limiter
-        )
+        await by_code(session, person.id, code, now=at, limiter=limiter)
 
     for i in range(5):
         with pytest.raises(WrongCode):
@@ -255,9 +242,7 @@ async def test_wrong_codes_are_slowed_down_after_five_a_minute(session: AsyncSes
     assert slow.value.values["seconds"] == 50
     # Someone else is not affected, and a minute after the first mistake the person may retry.
     other = await make_person(session)
-    await checkins.check_in_by_code(
-        session=session, person_id=other.id, code_text=event.code, now=NOW, limiter=limiter
-    )
+    await by_code(session, other.id, event.code, limiter=limiter)
     await attempt(event.code, NOW + timedelta(seconds=61))
     assert len(await rows(session)) == 2
 
@@ -297,9 +282,7 @@ async def test_auto_rotating_codes_change_every_window(session: AsyncSession) ->
     assert await checkins.event_for_code(session=session, code=first, now=late) is None
     assert await checkins.event_for_code(session=session, code=rotating.code, now=late) is None
     person = await make_person(session)
-    result = await checkins.check_in_by_code(
-        session=session, person_id=person.id, code_text=second, now=late, limiter=WrongCodeLimiter()
-    )
+    result = await by_code(session, person.id, second, now=late)
     assert result.event_id == event.id
 
 
