@@ -12,7 +12,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, delete, null, true
 from sqlalchemy import select as core_select
@@ -454,7 +454,9 @@ async def _check_in_by_static_code(
     )
 
 
-async def _already_checked_in(*, session: AsyncSession, event: EventWindow, person_id: int) -> None:
+async def _already_checked_in(
+    *, session: AsyncSession, event: EventWindow, person_id: int
+) -> NoReturn:
     """Raise AlreadyCheckedIn with the time of the person's row (a conflict means it exists)."""
     existing = await _existing(session=session, event_id=event.id or 0, person_id=person_id)
     if existing is None:  # pragma: no cover - a conflict means the row exists
