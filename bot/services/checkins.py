@@ -370,16 +370,19 @@ async def _existing(*, session: AsyncSession, event_id: int, person_id: int) -> 
     return (await session.exec(statement)).first()
 
 
+_CHECKIN_TABLE: Any = CheckIn.__table__  # type: ignore[attr-defined]
+# What a check-in's INSERT writes, in this order, on both paths below.
+_INSERTED = ("event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late")
+
+
 def _insert_once_statement(dialect_insert: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id, on the table itself (the ORM's bulk
     machinery would cost more than the statement) with the values bound at execution."""
-    table: Any = CheckIn.__table__  # type: ignore[attr-defined]
-    columns = ("event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late")
     return (
-        dialect_insert(table)
-        .values({name: bindparam(name) for name in columns})
+        dialect_insert(_CHECKIN_TABLE)
+        .values({name: bindparam(name) for name in _INSERTED})
         .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
-        .returning(table.c.id)
+        .returning(_CHECKIN_TABLE.c.id)
     )
 
 
@@ -395,7 +398,7 @@ def _static_code_check_in_statement() -> Any:
     (a data-modifying CTE), one round trip instead of two. It returns the event's columns and
     the new check-in's id (NULL when the person was already in). The window is checked after,
     in Python, by the same `check_window` as every other route."""
-    checkin: Any = CheckIn.__table__  # type: ignore[attr-defined]
+    checkin = _CHECKIN_TABLE
     found = _EVENT_BY_STATIC_CODE.cte("found")
     now = bindparam("now", type_=checkin.c.checked_in_at.type)
     arrival = core_select(
@@ -406,10 +409,9 @@ def _static_code_check_in_statement() -> Any:
         null(),
         found.c.starts_at < now,
     )
-    columns = ["event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late"]
     inserted = (
         postgresql_insert(checkin)
-        .from_select(columns, arrival)
+        .from_select(list(_INSERTED), arrival)
         .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
         .returning(checkin.c.id)
         .cte("inserted")
@@ -420,8 +422,7 @@ def _static_code_check_in_statement() -> Any:
 
 
 _STATIC_CODE_CHECK_IN = _static_code_check_in_statement()
-_CHECKIN_COLUMNS: Any = CheckIn.__table__.c  # type: ignore[attr-defined]
-_DELETE_CHECK_IN = delete(CheckIn).where(_CHECKIN_COLUMNS.id == bindparam("id"))
+_DELETE_CHECK_IN = delete(_CHECKIN_TABLE).where(_CHECKIN_TABLE.c.id == bindparam("id"))
 
 
 async def _check_in_by_static_code(

@@ -194,3 +194,23 @@ async def test_a_begin_that_cannot_take_the_lock_fails_its_first_statement_clean
     async with engine.connect() as connection:
         values = (await connection.execute(text("SELECT v FROM t"))).scalars().all()
     assert values == ["later"]
+
+
+async def test_a_transaction_opened_by_executemany_is_one_transaction(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """An executemany as a transaction's first statement carries the BEGIN too: the lock is
+    held, and a failure later in the transaction takes its rows back with it."""
+
+    async def insert_many_then_fail() -> None:
+        async with engine.begin() as connection:
+            rows = [{"v": "a"}, {"v": "b"}]
+            await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), rows)
+            assert not _other_writer_can_begin(tmp_path / "hops.db")
+            raise RuntimeError("the work failed after the executemany")
+
+    with pytest.raises(RuntimeError):
+        await insert_many_then_fail()
+    async with engine.connect() as connection:
+        count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar_one()
+    assert count == 0
