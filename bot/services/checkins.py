@@ -8,16 +8,18 @@ use case around them does (bot/usecases/checkin.py).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, delete, null, true
+from sqlalchemy import and_, bindparam, delete, func, literal_column, null, or_, true
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,6 +51,8 @@ from storage.models import (
     Person,
     Role,
 )
+
+_log = logging.getLogger(__name__)
 
 SEARCH_MIN_CHARS = 3
 SEARCH_MAX_RESULTS = 10
@@ -364,13 +368,11 @@ class WrongCodeLimiter:
 # Recording
 
 
-async def _existing(*, session: AsyncSession, event_id: int, person_id: int) -> CheckIn | None:
-    """The person's check-in to the event, if any."""
-    statement = select(CheckIn).where(CheckIn.event_id == event_id, CheckIn.person_id == person_id)
-    return (await session.exec(statement)).first()
-
-
 _CHECKIN_TABLE: Any = CheckIn.__table__  # type: ignore[attr-defined]
+_CHECKED_IN_AT = core_select(_CHECKIN_TABLE.c.checked_in_at).where(
+    _CHECKIN_TABLE.c.event_id == bindparam("event_id"),
+    _CHECKIN_TABLE.c.person_id == bindparam("person_id"),
+)
 # What a check-in's INSERT writes, in this order, on both paths below.
 _INSERTED = ("event_id", "person_id", "checked_in_at", "method", "performed_by_id", "late")
 
@@ -393,11 +395,28 @@ _INSERT_ONCE = {
 }
 
 
+def _window_open_in_sql(event: Any, now: Any) -> Any:
+    """`check_window`'s rules as a PostgreSQL condition on the event's columns at `now` (the
+    same instant, bound from Python): true exactly when `check_window` would let a check-in
+    through. `tests/unit/test_checkins_service.py` holds the two to the same answers."""
+    minute: Any = literal_column("interval '1 minute'")
+    return and_(
+        event.status != EventStatus.CANCELLED.value,
+        now < event.ends_at + event.closes_after_minutes * minute,
+        event.checkin_override.is_distinct_from(OVERRIDE_CLOSED),
+        or_(
+            event.checkin_override == OVERRIDE_OPEN,
+            now >= event.starts_at - event.opens_before_minutes * minute,
+        ),
+    )
+
+
 def _static_code_check_in_statement() -> Any:
     """PostgreSQL: find the event by its static code and insert the check-in in one statement
-    (a data-modifying CTE), one round trip instead of two. It returns the event's columns and
-    the new check-in's id (NULL when the person was already in). The window is checked after,
-    in Python, by the same `check_window` as every other route."""
+    (a data-modifying CTE), one round trip instead of two, and no transaction needed around it.
+    It inserts only while the window is open (`_window_open_in_sql`) and returns the event's
+    columns and the new check-in's id (NULL when nothing was inserted: the person was already
+    in, or the window is shut, which `check_window` then explains)."""
     checkin = _CHECKIN_TABLE
     found = _EVENT_BY_STATIC_CODE.cte("found")
     now = bindparam("now", type_=checkin.c.checked_in_at.type)
@@ -408,7 +427,7 @@ def _static_code_check_in_statement() -> Any:
         bindparam("method", type_=checkin.c.method.type),
         null(),
         found.c.starts_at < now,
-    )
+    ).where(_window_open_in_sql(found.c, now))
     inserted = (
         postgresql_insert(checkin)
         .from_select(list(_INSERTED), arrival)
@@ -425,14 +444,16 @@ _STATIC_CODE_CHECK_IN = _static_code_check_in_statement()
 _DELETE_CHECK_IN = delete(_CHECKIN_TABLE).where(_CHECKIN_TABLE.c.id == bindparam("id"))
 
 
-async def _check_in_by_static_code(
-    *, session: AsyncSession, person_id: int, code: str, now: datetime
+async def check_in_by_static_code(
+    connection: AsyncConnection, *, person_id: int, code: str, now: datetime
 ) -> CheckInResult | None:
     """PostgreSQL's typed-code check-in in one statement; None when no event has this static
-    code (it may be a rotating one). If the window is shut, the row the statement inserted is
-    deleted before the error is raised, so nothing is left behind whatever the caller's
-    transaction does next (a registration commits even when its arrival fails)."""
-    connection = await core_connection(session)
+    code (it may be a rotating one). Nothing is written unless the window is open, so it may
+    run in a transaction or on its own (autocommit: the statement is the whole check-in).
+
+    Should `check_window` ever refuse what the statement inserted (a bug: `_take_back`), the
+    row is deleted before the refusal is raised, so nothing is left behind whatever the caller
+    does next (a registration commits even when its arrival fails)."""
     parameters = {"code": code, "person_id": person_id, "now": now, "method": CheckInMethod.CODE}
     row = (await connection.execute(_STATIC_CODE_CHECK_IN, parameters)).first()
     if row is None:
@@ -441,10 +462,10 @@ async def _check_in_by_static_code(
         check_window(row, now)
     except DomainError:
         if row.checkin_id is not None:
-            await connection.execute(_DELETE_CHECK_IN, {"id": row.checkin_id})
+            await _take_back(connection, checkin_id=row.checkin_id)
         raise
     if row.checkin_id is None:
-        await _already_checked_in(session=session, event=row, person_id=person_id)
+        await _already_checked_in(connection, event=row, person_id=person_id)
     return CheckInResult(
         event_id=row.id,
         event_title=row.title,
@@ -455,14 +476,23 @@ async def _check_in_by_static_code(
     )
 
 
+async def _take_back(connection: AsyncConnection, *, checkin_id: int) -> None:
+    """The statement inserted what `check_window` refuses: its window condition and
+    `check_window` disagree, a bug (a rule added to one and not the other). Delete the row so
+    nobody is counted who was told no, and say so loudly."""
+    _log.error("check-in window rules disagree: check-in %d taken back", checkin_id)
+    await connection.execute(_DELETE_CHECK_IN, {"id": checkin_id})
+
+
 async def _already_checked_in(
-    *, session: AsyncSession, event: EventWindow, person_id: int
+    connection: AsyncConnection, *, event: EventWindow, person_id: int
 ) -> NoReturn:
     """Raise AlreadyCheckedIn with the time of the person's row (a conflict means it exists)."""
-    existing = await _existing(session=session, event_id=event.id or 0, person_id=person_id)
-    if existing is None:  # pragma: no cover - a conflict means the row exists
+    parameters = {"event_id": event.id or 0, "person_id": person_id}
+    at = (await connection.execute(_CHECKED_IN_AT, parameters)).scalar()
+    if at is None:  # pragma: no cover - a conflict means the row exists
         raise RuntimeError("check-in conflict without a row")
-    raise AlreadyCheckedIn(at=existing.checked_in_at, title=event.title)
+    raise AlreadyCheckedIn(at=at, title=event.title)
 
 
 async def record(
@@ -496,7 +526,7 @@ async def record(
         },
     )
     if inserted.first() is None:
-        await _already_checked_in(session=session, event=event, person_id=person_id)
+        await _already_checked_in(connection, event=event, person_id=person_id)
     if audit_action is not None:
         audit.record(
             session=session,
@@ -556,9 +586,10 @@ async def check_in_by_code(
     limiter.check(person_id, now)
     code = codes.normalise_code(code_text)
     event: EventWindow | None = None
-    if code is not None and (await core_connection(session)).dialect.name == "postgresql":
-        recorded = await _check_in_by_static_code(
-            session=session, person_id=person_id, code=code, now=now
+    connection = await core_connection(session)
+    if code is not None and connection.dialect.name == "postgresql":
+        recorded = await check_in_by_static_code(
+            connection, person_id=person_id, code=code, now=now
         )
         if recorded is not None:
             return recorded
@@ -572,6 +603,103 @@ async def check_in_by_code(
     return await record(
         session=session, event=event, person_id=person_id, method=CheckInMethod.CODE, now=now
     )
+
+
+# SQLite stores times as text and can add minutes only in floating-point days (julianday), so
+# its statement inserts only when the window is open by this margin at both ends; nearer an
+# edge the transaction decides, with `check_window`'s exact rules.
+_SQLITE_WINDOW_MARGIN_DAYS = 1 / 86_400
+
+
+def _window_surely_open_in_sqlite(event: Any, now: Any) -> Any:
+    """SQLite: a condition that holds only where `check_window` lets a check-in through (it
+    may be false near an edge where `check_window` allows it, never the other way round)."""
+    day_minutes = 1440.0
+    at = func.julianday(now)
+    closes = func.julianday(event.ends_at) + event.closes_after_minutes / day_minutes
+    opens = func.julianday(event.starts_at) - event.opens_before_minutes / day_minutes
+    return and_(
+        event.status != EventStatus.CANCELLED.value,
+        at < closes - _SQLITE_WINDOW_MARGIN_DAYS,
+        func.coalesce(event.checkin_override, "") != OVERRIDE_CLOSED,
+        or_(
+            event.checkin_override == OVERRIDE_OPEN,
+            at >= opens + _SQLITE_WINDOW_MARGIN_DAYS,
+        ),
+    )
+
+
+def _sqlite_check_in_alone_statement() -> Any:
+    """SQLite: insert the check-in for an open event's static code in one statement, returning
+    the new row with the event's title; no row when nothing was inserted (no such event, the
+    window shut or near an edge, or the person already in: the transaction then says which)."""
+    checkin, event = _CHECKIN_TABLE, _EVENT_COLUMNS
+    now = bindparam("now", type_=checkin.c.checked_in_at.type)
+    arrival = core_select(
+        event.id,
+        bindparam("person_id", type_=checkin.c.person_id.type),
+        now,
+        bindparam("method", type_=checkin.c.method.type),
+        null(),
+        event.starts_at < now,
+    ).where(
+        event.code == bindparam("code"),
+        event.code_rotate_seconds.is_(None),
+        _window_surely_open_in_sqlite(event, now),
+    )
+    # Written out: SQLAlchemy renders RETURNING's columns without their table, which would
+    # break a correlated subquery built from the tables.
+    title: Any = literal_column("(SELECT event.title FROM event WHERE event.id = checkin.event_id)")
+    return (
+        sqlite_insert(checkin)
+        .from_select(list(_INSERTED), arrival)
+        .on_conflict_do_nothing(index_elements=["event_id", "person_id"])
+        .returning(checkin.c.event_id, checkin.c.late, title.label("title"))
+    )
+
+
+_SQLITE_CHECK_IN_ALONE = _sqlite_check_in_alone_statement()
+
+
+async def _sqlite_check_in_alone(
+    connection: AsyncConnection, *, person_id: int, code: str, now: datetime
+) -> CheckInResult | None:
+    """SQLite's typed-code check-in in one statement when it surely succeeds; else None."""
+    parameters = {"code": code, "person_id": person_id, "now": now, "method": CheckInMethod.CODE}
+    row = (await connection.execute(_SQLITE_CHECK_IN_ALONE, parameters)).first()
+    if row is None:
+        return None
+    return CheckInResult(
+        event_id=row.event_id,
+        event_title=row.title,
+        person_id=person_id,
+        checked_in_at=now,
+        method=CheckInMethod.CODE,
+        late=bool(row.late),
+    )
+
+
+async def check_in_alone_by_code(
+    connection: AsyncConnection,
+    *,
+    person_id: int,
+    code_text: str,
+    now: datetime,
+    limiter: WrongCodeLimiter,
+) -> CheckInResult | None:
+    """A typed static code's check-in as one statement that needs no transaction around it.
+
+    PostgreSQL (`check_in_by_static_code`) answers every static code, refusals included;
+    SQLite only a check-in that surely succeeds. None for anything else (a rotating or wrong
+    code; on SQLite also a refusal, a repeat or a time near an edge of the window), which
+    `check_in_by_code` then decides in a transaction, counting wrong codes."""
+    limiter.check(person_id, now)
+    code = codes.normalise_code(code_text)
+    if code is None:
+        return None
+    if connection.dialect.name == "postgresql":
+        return await check_in_by_static_code(connection, person_id=person_id, code=code, now=now)
+    return await _sqlite_check_in_alone(connection, person_id=person_id, code=code, now=now)
 
 
 async def check_in_by_location(

@@ -72,6 +72,13 @@ def checked_in(session: AsyncSession, *, event_id: int) -> None:
         after_commit(session, lambda: deliver(event_id))
 
 
+def checked_in_alone(dialect: str, *, event_id: int) -> None:
+    """A check-in to `event_id` was committed on its own (`Database.write_alone`): on
+    PostgreSQL the trigger told every process as it committed; on SQLite, tell this one now."""
+    if dialect != "postgresql":
+        deliver(event_id)
+
+
 def parse_payload(payload: str) -> int | None:
     """The event id a notification carries, or None for anything else."""
     if not payload.isascii() or not payload.isdigit() or len(payload) > 9:

@@ -103,8 +103,13 @@ async def after_check_in(
     if prompt_open:
         await _end_code_prompt(session, person_id=result.person_id, now=now)
     live.checked_in(session, event_id=result.event_id)
-    after_commit(session, lambda: metrics.CHECKINS.labels(result.method.value).inc())
+    after_commit(session, lambda: _count(result))
     return result
+
+
+def _count(result: CheckInResult) -> None:
+    """/metrics counts a committed check-in."""
+    metrics.CHECKINS.labels(result.method.value).inc()
 
 
 @transaction
@@ -124,8 +129,24 @@ async def with_token(
 async def with_code(
     db: Database, *, actor: Actor, code_text: str, now: datetime, limiter: WrongCodeLimiter
 ) -> CheckInResult:
-    """A typed code; wrong ones are counted (in this process) and slowed down."""
+    """A typed code; wrong ones are counted (in this process) and slowed down.
+
+    A static code with no code prompt to end is first tried as one statement on its own
+    (`Database.write_alone`: no BEGIN or COMMIT); on PostgreSQL the live screens hear of it
+    from the checkin table's trigger, on SQLite this process tells them. Whatever that does
+    not settle (a rotating or wrong code; on SQLite a refusal or a repeat), an open prompt, or
+    webhook mode's replay stamp, is one transaction."""
     person_id = _person_id(actor)
+    if not _prompt_may_be_open(actor) and db.writes_alone():
+        alone = await db.write_alone(
+            lambda connection: checkins.check_in_alone_by_code(
+                connection, person_id=person_id, code_text=code_text, now=now, limiter=limiter
+            )
+        )
+        if alone is not None:
+            live.checked_in_alone(db.engine.dialect.name, event_id=alone.event_id)
+            _count(alone)
+            return alone
 
     async def work(session: AsyncSession) -> CheckInResult:
         result = await checkins.check_in_by_code(

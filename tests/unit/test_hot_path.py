@@ -1,26 +1,30 @@
 """What every update and every check-in costs the database, in statements.
 
-The sender of each update is read in one statement and outside any transaction; a typed-code
-check-in is one transaction of one statement on PostgreSQL (the event lookup and the INSERT in
-one CTE; the live screens hear of it from the checkin table's trigger, not from a NOTIFY of
-ours) and of two on SQLite, whose BEGIN IMMEDIATE goes with the first of them. These tests
-count them, so a change that adds a round trip to the hottest path fails here rather than
-quietly in `make bench`; and they check that the one-statement read gives the same actor the
-separate reads gave.
+The sender of each update is read in one statement and outside any transaction. A typed-code
+check-in is one statement committed as it runs, with no BEGIN or COMMIT: on PostgreSQL the
+event lookup and the INSERT in one CTE (the live screens hear of it from the checkin table's
+trigger, not from a NOTIFY of ours), on SQLite an INSERT ... SELECT. With webhook mode's
+replay stamp it is one transaction (on SQLite of two statements, whose BEGIN IMMEDIATE goes
+with the first). These tests count them, so a change that adds a round trip to the hottest
+path fails here rather than quietly in `make bench`; and they check that the one-statement
+read gives the same actor the separate reads gave.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.access import Role
 from bot.services.checkins import WrongCodeLimiter
@@ -29,6 +33,7 @@ from bot.usecases.scope import resolve_actor, save_flow
 from storage.database import (
     Database,
     NestedSession,
+    before_commit,
     create_engine,
     session_factory,
     session_is_open,
@@ -176,26 +181,41 @@ async def test_a_timed_out_flow_is_dropped_unless_it_moved_on(db: Database) -> N
     assert again.expired_flow is None
 
 
-async def test_a_typed_code_check_in_is_one_statement_on_postgresql_two_on_sqlite(
-    db: Database, engine: AsyncEngine
-) -> None:
+@contextmanager
+def transaction_commands(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """PostgreSQL: the BEGINs and COMMITs the driver sends while the block runs (asyncpg sends
+    them itself, so SQLAlchemy's statement events never see them)."""
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def counted(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        word = query.split(None, 1)[0].rstrip(";").upper()
+        if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+            sent.append(word)
+        return await execute(self, query, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(asyncpg.Connection, "execute", counted)
+        yield sent
+
+
+async def typed_code_check_in(
+    db: Database, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], list[str]]:
+    """A registered person types an open event's code: the statements the engine sent, and on
+    PostgreSQL the driver's BEGINs and COMMITs; the row is checked."""
     async with db.sessions() as session:
         await make_person(session, telegram_id=TELEGRAM_ID)
         found = await make_event(session, now=NOW)
         code = found.code
     actor = await resolve(db)
-    with statements(engine) as seen:
+    sent: list[str] = []
+    with statements(engine) as seen, contextlib.ExitStack() as stack:
+        if engine.dialect.name == "postgresql":
+            sent = stack.enter_context(transaction_commands(monkeypatch))
         result = await checking.with_code(
             db, actor=actor, code_text=code, now=NOW, limiter=WrongCodeLimiter()
         )
-    if engine.dialect.name == "postgresql":
-        # BEGIN and COMMIT are the driver's, not statements; the checkin table's trigger
-        # tells the live screens (test_live_trigger), no NOTIFY statement of our own.
-        expected = ["WITH FOUND AS"]  # the lookup and the INSERT: one round trip
-    else:
-        # BEGIN IMMEDIATE crosses to SQLite's thread with the SELECT (test_sqlite_hops).
-        expected = ["BEGIN IMMEDIATE", "SELECT EVENT.ID, EVENT.TITLE,", "INSERT INTO CHECKIN"]
-    assert seen == expected
     async with db.sessions() as session:
         rows = (await session.exec(select(CheckIn))).all()
         person = (await session.exec(select(Person))).one()
@@ -204,6 +224,45 @@ async def test_a_typed_code_check_in_is_one_statement_on_postgresql_two_on_sqlit
     ]
     assert result.checked_in_at == NOW
     assert not rows[0].late
+    return seen, sent
+
+
+async def test_a_typed_code_check_in_is_one_statement_with_no_transaction_around_it(
+    db: Database, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen, sent = await typed_code_check_in(db, engine, monkeypatch)
+    if engine.dialect.name == "postgresql":
+        # The lookup and the INSERT in one statement, committed as it runs (autocommit): no
+        # BEGIN, no COMMIT. The checkin table's trigger tells the live screens
+        # (test_live_trigger), no NOTIFY statement of our own.
+        assert (seen, sent) == (["WITH FOUND AS"], [])
+    else:
+        # The INSERT finds the event itself and runs as its own transaction: no BEGIN.
+        assert seen == ["INSERT INTO CHECKIN"]
+
+
+async def test_a_stamped_check_in_is_one_transaction_with_its_stamp(
+    db: Database, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhook mode's replay stamp must commit with the check-in, so a stamped check-in is a
+    transaction on PostgreSQL too: the same statement, then the stamp, then COMMIT."""
+    stamped: list[str] = []
+
+    async def stamp(session: AsyncSession) -> None:
+        stamped.append("stamp")
+
+    token = before_commit.set(stamp)
+    try:
+        seen, sent = await typed_code_check_in(db, engine, monkeypatch)
+    finally:
+        before_commit.reset(token)
+    assert stamped == ["stamp"]
+    if engine.dialect.name == "postgresql":
+        assert seen == ["WITH FOUND AS"]
+        assert [word for word in sent if word != "ROLLBACK"] == ["BEGIN", "COMMIT"]
+    else:
+        # BEGIN IMMEDIATE crosses to SQLite's thread with the SELECT (test_sqlite_hops).
+        assert seen == ["BEGIN IMMEDIATE", "SELECT EVENT.ID, EVENT.TITLE,", "INSERT INTO CHECKIN"]
 
 
 async def test_a_read_counts_as_the_tasks_session(db: Database) -> None:
