@@ -19,6 +19,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench import (
@@ -92,7 +93,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="poisson",
         help="latency: Poisson (default) or evenly spaced arrivals",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="checkin: also run asa from another checkout (e.g. a `git worktree` of an earlier "
+        "commit) in the same interleaved rounds, and print this asa's ratios to it",
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "bot" / "__main__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: not an asa checkout (no bot/__main__.py)")
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
@@ -122,7 +134,11 @@ async def run_all(args: argparse.Namespace, show: Callable[[Report], None]) -> l
     for database in databases:
         if wanted & {"checkin", "memory"}:
             outcome = await checkin.run(
-                database=database, quick=args.quick, n=args.n, rounds=args.rounds
+                database=database,
+                quick=args.quick,
+                n=args.n,
+                rounds=args.rounds,
+                baseline=args.baseline,
             )
             if "checkin" in wanted:
                 done(checkin.report(outcome))

@@ -44,6 +44,7 @@ from bench.common import (
 )
 from bench.echo import DEFAULT_CONCURRENCY, REPLY_TABLE
 from bench.process import (
+    REPO,
     Build,
     Seat,
     asa_builder,
@@ -105,6 +106,7 @@ class Contender:
     label: str
     rate_limit: float | None  # its own outgoing limiter (None: none)
     rows: str | None  # the table it writes a row per update into, counted afterwards
+    checkout: Path = REPO  # the source tree asa runs from (another for --baseline)
 
     @property
     def is_asa(self) -> bool:
@@ -122,6 +124,18 @@ CONTENDERS = (
     Contender("insert", "PTB + 1 INSERT", None, REPLY_TABLE),
 )
 REFERENCES = ("echo", "insert")
+BASELINE = "baseline"
+
+
+def contenders(baseline: Path | None) -> tuple[Contender, ...]:
+    """The bots of a run: with `baseline`, also asa from that source tree (another commit's
+    checkout), limiter raised, as a bot of the same interleaved run: the one comparison of two
+    versions that machine load does not swamp, since their rounds run side by side."""
+    if baseline is None:
+        return CONTENDERS
+    label = f"asa at {baseline.name}, limiter {RAISED_RATE_LIMIT:,.0f}/s"
+    other = Contender(BASELINE, label, RAISED_RATE_LIMIT, CHECKINS, checkout=baseline)
+    return (CONTENDERS[0], other, *CONTENDERS[1:])
 
 
 @dataclass
@@ -144,6 +158,7 @@ class Run:
     recorded: int | None = None  # rows in its database afterwards
     incomplete: list[str] = field(default_factory=list)
     same_interpreter: bool = False
+    checkout: Path | None = None  # where its process ran (its code's source tree)
 
     @property
     def complete(self) -> bool:
@@ -184,6 +199,7 @@ class Outcome:
     size: Size
     runs: dict[str, Run]
     sniffio: bool
+    contenders: tuple[Contender, ...] = CONTENDERS
 
     @property
     def asa(self) -> Run:
@@ -354,21 +370,26 @@ async def _finish(lane: _Lane) -> None:
 def _builder(contender: Contender, url: str | None, workdir: Path, database: str) -> Build:
     """How to start this contender's bot for a given fake server."""
     name = f"{contender.key}-{database}"
-    if contender.is_asa:
-        return asa_builder(workdir, name, url or "", rate_limit=contender.rate_limit)
+    if contender.is_asa or contender.key == BASELINE:
+        return asa_builder(
+            workdir, name, url or "", checkout=contender.checkout, rate_limit=contender.rate_limit
+        )
     return reference_builder(workdir, name, url if contender.rows else None)
 
 
-async def measure(*, database: str, size: Size, workdir: Path) -> Outcome:
+async def measure(
+    *, database: str, size: Size, workdir: Path, baseline: Path | None = None
+) -> Outcome:
     """Every contender fed the same traffic, interleaved round by round."""
     now = datetime.now(UTC)
     user_ids = [FIRST_USER_ID + i for i in range(size.total)]
+    bots = contenders(baseline)
     async with contextlib.AsyncExitStack() as stack:
         lanes: list[_Lane] = []
-        for contender in CONTENDERS:
+        for contender in bots:
             url: str | None = None
             text = expected = "/checkin AAAAAA"  # the reference bots echo it
-            if contender.is_asa:
+            if contender.is_asa or contender.key == BASELINE:
                 url = await stack.enter_async_context(scratch_database(database))
                 text, expected = (
                     f"/checkin {await seed(url, people=size.total, now=now)}",
@@ -385,6 +406,7 @@ async def measure(*, database: str, size: Size, workdir: Path) -> Outcome:
         for lane in lanes:
             process = lane.place.process
             lane.run.same_interpreter = process.command_line()[: len(prefix)] == prefix
+            lane.run.checkout = process.working_directory()
             lane.run.rss_idle_kib = process.rss_kib()
         await _one_at_a_time(lanes, size)
         for number in range(size.rounds):
@@ -400,6 +422,7 @@ async def measure(*, database: str, size: Size, workdir: Path) -> Outcome:
         size=size,
         runs={lane.contender.key: lane.run for lane in lanes},
         sniffio=sniffio_in_children(),
+        contenders=bots,
     )
 
 
@@ -416,9 +439,12 @@ def _checks(outcome: Outcome) -> dict[str, bool]:
         ),
         "sniffio is importable there (the echo bot's environment is asa's)": outcome.sniffio,
     }
-    for contender in CONTENDERS:
+    for contender in outcome.contenders:
         run = outcome.runs[contender.key]
         name = contender.label
+        checks[f"{name}: runs the code of {contender.checkout}"] = (
+            run.checkout == contender.checkout.resolve()
+        )
         checks[f"{name}: nobody got two replies"] = run.no_duplicates
         checks[f"{name}: every reply is the expected one"] = (
             run.expected_replies == run.replies and run.replies > 0
@@ -434,7 +460,7 @@ def report(outcome: Outcome) -> Report:
     """The check-in table: one row per bot, with ratios to each reference bot."""
     size, runs = outcome.size, outcome.runs
     rows = []
-    for contender in CONTENDERS:
+    for contender in outcome.contenders:
         run = runs[contender.key]
         s = run.summary()
         rows.append(
@@ -483,12 +509,15 @@ def report(outcome: Outcome) -> Report:
             "people_per_round": size.people,
             "rounds": size.rounds,
             "one_at_a_time": size.sequential,
-            "bots": {c.key: {"label": c.label, **runs[c.key].summary()} for c in CONTENDERS},
+            "bots": {
+                c.key: {"label": c.label, **runs[c.key].summary()} for c in outcome.contenders
+            },
             "throughput_ratio": paired_ratio(asa.throughputs, echo.throughputs),
             "throughput_ratio_to_insert": paired_ratio(asa.throughputs, insert.throughputs),
             "cpu_ratio": paired_ratio(asa.cpu_ms, echo.cpu_ms),
             "cpu_ratio_to_insert": paired_ratio(asa.cpu_ms, insert.cpu_ms),
             "checkins_recorded": asa.recorded,
+            **_baseline_ratios(runs),
         },
         checks=_checks(outcome),
         incomplete=[why for run in runs.values() for why in run.incomplete],
@@ -505,12 +534,45 @@ def report(outcome: Outcome) -> Report:
             f"all bots process up to {DEFAULT_CONCURRENCY} updates at once; the INSERT bot and "
             "asa use the same engine settings (storage.database.create_engine), each on its "
             f"own scratch {outcome.database} database",
+            *_baseline_notes(runs),
         ],
     )
 
 
-async def run(*, database: str, quick: bool, n: int | None, rounds: int | None = None) -> Outcome:
+def _baseline_ratios(runs: dict[str, Run]) -> dict[str, float]:
+    """With --baseline: this asa over the baseline's, round by round."""
+    if BASELINE not in runs:
+        return {}
+    asa, baseline = runs["asa"], runs[BASELINE]
+    return {
+        "throughput_ratio_to_baseline": paired_ratio(asa.throughputs, baseline.throughputs),
+        "cpu_ratio_to_baseline": paired_ratio(asa.cpu_ms, baseline.cpu_ms),
+    }
+
+
+def _baseline_notes(runs: dict[str, Run]) -> list[str]:
+    """With --baseline: the comparison this run exists for, in words."""
+    ratios = _baseline_ratios(runs)
+    if not ratios:
+        return []
+    return [
+        "this asa over the baseline's, the median of round-by-round ratios: replies/s "
+        f"{fmt_ratio(ratios['throughput_ratio_to_baseline'])}, CPU per update "
+        f"{fmt_ratio(ratios['cpu_ratio_to_baseline'])}"
+    ]
+
+
+async def run(
+    *,
+    database: str,
+    quick: bool,
+    n: int | None,
+    rounds: int | None = None,
+    baseline: Path | None = None,
+) -> Outcome:
     """Measure, in a scratch directory for configs and logs."""
     size = Size.of(quick=quick, n=n, rounds=rounds)
     with tempfile.TemporaryDirectory(prefix="asa-bench-checkin-") as directory:
-        return await measure(database=database, size=size, workdir=Path(directory))
+        return await measure(
+            database=database, size=size, workdir=Path(directory), baseline=baseline
+        )

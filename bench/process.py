@@ -116,12 +116,15 @@ def asa_config(path: Path, fake: FakeTelegram, url: str, **telegram: Any) -> Pat
 Build = Callable[[FakeTelegram], "BotProcess"]
 
 
-def asa_builder(workdir: Path, name: str, url: str, **telegram: Any) -> Build:
-    """How to start asa on `url` for a given fake server; its config and log are named `name`."""
+def asa_builder(
+    workdir: Path, name: str, url: str, *, checkout: Path = REPO, **telegram: Any
+) -> Build:
+    """How to start asa on `url` for a given fake server; its config and log are named `name`.
+    `checkout`: the source tree whose asa runs (another one for `bench checkin --baseline`)."""
 
     def build(fake: FakeTelegram) -> BotProcess:
         config = asa_config(workdir / f"{name}.toml", fake, url, **telegram)
-        return BotProcess.asa(config=config, log_path=workdir / f"{name}.log")
+        return BotProcess.asa(config=config, log_path=workdir / f"{name}.log", checkout=checkout)
 
     return build
 
@@ -143,17 +146,18 @@ def reference_builder(workdir: Path, name: str, database_url: str | None = None)
 class BotProcess:
     """A child process running a bot; started, measured and stopped by this process."""
 
-    def __init__(self, argv: list[str], *, log_path: Path) -> None:
+    def __init__(self, argv: list[str], *, log_path: Path, checkout: Path = REPO) -> None:
         self.argv = argv
         self.log_path = log_path
+        # Its working directory: `python -m` imports the packages found there first.
+        self.checkout = checkout
         self._process: asyncio.subprocess.Process | None = None
 
     @classmethod
-    def asa(cls, *, config: Path, log_path: Path) -> BotProcess:
-        """The real bot, exactly as production starts it."""
-        return cls(
-            [*python_command(), "-m", "bot", "run", "--config", str(config)], log_path=log_path
-        )
+    def asa(cls, *, config: Path, log_path: Path, checkout: Path = REPO) -> BotProcess:
+        """The real bot, exactly as production starts it, from `checkout`'s source tree."""
+        argv = [*python_command(), "-m", "bot", "run", "--config", str(config)]
+        return cls(argv, log_path=log_path, checkout=checkout)
 
     @classmethod
     def reference(
@@ -192,7 +196,7 @@ class BotProcess:
         with self.log_path.open("wb") as log:
             self._process = await asyncio.create_subprocess_exec(
                 *self.argv,
-                cwd=REPO,
+                cwd=self.checkout,
                 env=child_environment(),
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
@@ -235,6 +239,10 @@ class BotProcess:
     def peak_rss_kib(self) -> int:
         """The highest resident memory so far, in KiB."""
         return self._status("VmHWM")
+
+    def working_directory(self) -> Path:
+        """Where the child runs (/proc/<pid>/cwd): the checkout whose code it imported."""
+        return Path(os.readlink(f"/proc/{self.pid}/cwd"))
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the whole process (all its threads) so far."""

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +72,35 @@ async def test_checkin_quick_interleaves_four_bots_and_measures_each() -> None:
     assert usage.ok, usage.table()
     assert usage.data["asa"]["rss_idle_mib"] > 0
     assert "echo bot" in usage.table()
+
+
+@pytest.fixture
+def other_checkout(tmp_path: Path) -> Path:
+    """A copy of this source tree elsewhere, as `git worktree add` of another commit makes."""
+    for package in ("bot", "storage"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO / package, tmp_path / package, ignore=ignore)
+    return tmp_path.resolve()
+
+
+async def test_a_baseline_checkout_runs_beside_this_one_in_the_same_rounds(
+    other_checkout: Path,
+) -> None:
+    """`--baseline DIR`: asa from another source tree (here a copy of this one) is a bot of the
+    same interleaved run, and this asa's round-by-round ratios to it are printed."""
+    outcome = await checkin.run(database=backend(), quick=True, n=None, baseline=other_checkout)
+    table = checkin.report(outcome)
+    assert table.ok, table.table()
+    assert table.complete, table.table()
+    assert set(outcome.runs) == {"asa", checkin.BASELINE, "asa_shipped", "echo", "insert"}
+    baseline, asa = outcome.runs[checkin.BASELINE], outcome.runs["asa"]
+    assert (baseline.checkout, asa.checkout) == (other_checkout, REPO)
+    assert baseline.recorded == asa.recorded == outcome.size.total
+    assert baseline.round_complete == [True] * outcome.size.rounds
+    for key in ("throughput_ratio_to_baseline", "cpu_ratio_to_baseline"):
+        assert _positive(table.data[key]), key
+    assert f"asa at {other_checkout.name}" in table.table()
+    assert "this asa over the baseline's" in table.table()
 
 
 async def test_a_round_past_its_deadline_is_reported_not_thrown_away(
@@ -225,6 +255,7 @@ def test_command_line_runs_everything_but_latency_by_default_or_what_is_named() 
         ["checkin", "--rounds", "2"],
         ["latency", "--rates", "25,x"],
         ["latency", "--duration", "0"],
+        ["checkin", "--baseline", "/nonexistent-checkout"],
     ],
 )
 def test_command_line_refuses_bad_arguments(argv: list[str]) -> None:
