@@ -19,7 +19,6 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import AsaApplication, AsaContext
 from bot.delivery import scheduler as outbox
-from bot.forgetting import Forgetful
 from bot.handlers import register_all
 from bot.intake import InboxWorker
 from bot.lastseen import LastSeen
@@ -99,7 +98,6 @@ def build_application(
 
     last_seen = LastSeen(write_last_seen)
     runtime.activity.workers.append(last_seen)
-    forgetful = Forgetful()
     application: AsaApplication = (
         ApplicationBuilder()
         .application_class(
@@ -110,12 +108,10 @@ def build_application(
         .update_queue(TrackedQueue(runtime.activity))
         .context_types(ContextTypes(context=AsaContext))
         .concurrent_updates(processor)
-        .persistence(forgetful)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()  # type: ignore[assignment]
     )
-    forgetful.forget_for(application)
     register_all(application)
     outbox.install(application)
     return application
