@@ -398,7 +398,7 @@ _INSERT_ONCE = {
 def _window_open_in_sql(event: Any, now: Any) -> Any:
     """`check_window`'s rules as a PostgreSQL condition on the event's columns at `now` (the
     same instant, bound from Python): true exactly when `check_window` would let a check-in
-    through. `tests/unit/test_checkins_service.py` holds the two to the same answers."""
+    through. `tests/unit/test_checkin_window_edges.py` holds the two to the same answers."""
     minute: Any = literal_column("interval '1 minute'")
     return and_(
         event.status != EventStatus.CANCELLED.value,

@@ -33,7 +33,8 @@ from tests.factories import make_event, make_person
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 EDGE = timedelta(microseconds=1)
-Attempt = tuple[str, datetime, bool]
+# (the event's code, when it is typed, whether check_window lets it through, the event's start)
+Attempt = tuple[str, datetime, bool, datetime]
 
 
 @pytest.fixture
@@ -62,17 +63,18 @@ async def edges_of_every_rule(db: Database) -> list[Attempt]:
                         status=status,
                     )
                     attempts += _edges(event)
-    assert {allowed for _, _, allowed in attempts} == {True, False}
+    assert {allowed for _, _, allowed, _ in attempts} == {True, False}
     return attempts
 
 
 def _edges(event: checkins.Event) -> list[Attempt]:
-    """The times around an event's window edges, a microsecond and a second either side."""
+    """The times around an event's window edges, a microsecond and a second either side, and
+    its start and just after (late from then)."""
     opens, closes = events.opens_at(event), events.closes_at(event)
-    times = [opens - timedelta(days=1), event.starts_at]
+    times = [opens - timedelta(days=1), event.starts_at, event.starts_at + EDGE]
     for edge in (opens, closes):
         times += [edge - timedelta(seconds=1), edge - EDGE, edge, edge + timedelta(seconds=1)]
-    return [(event.code, at, checkins.window_open(event, at)) for at in times]
+    return [(event.code, at, checkins.window_open(event, at), event.starts_at) for at in times]
 
 
 async def check_ins(session: AsyncSession) -> int:
@@ -86,11 +88,11 @@ async def let_in_exactly_when_allowed(db: Database, attempts: list[Attempt]) -> 
         people = [await make_person(session) for _ in attempts]
         person_ids = [person.id for person in people]
     admitted = 0
-    for person_id, (code, at, allowed) in zip(person_ids, attempts, strict=True):
+    for person_id, (code, at, allowed, starts_at) in zip(person_ids, attempts, strict=True):
         actor = Actor(telegram_id=0, person_id=person_id)
         refusal: DomainError | None = None
         try:
-            await checking.with_code(
+            result = await checking.with_code(
                 db, actor=actor, code_text=code, now=at, limiter=WrongCodeLimiter()
             )
         except DomainError as error:
@@ -100,6 +102,12 @@ async def let_in_exactly_when_allowed(db: Database, attempts: list[Attempt]) -> 
         admitted += allowed
         async with db.sessions() as session:
             assert await check_ins(session) == admitted, (code, at)
+            if allowed:
+                # Late exactly after the start, in the reply and in the row.
+                row = (
+                    await session.exec(select(CheckIn).where(CheckIn.person_id == person_id))
+                ).one()
+                assert result.late == row.late == (at > starts_at), (code, at)
 
 
 async def test_a_code_typed_on_its_own_is_let_in_exactly_when_allowed(
