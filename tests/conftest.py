@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.config import Settings
+from storage.database import Database, create_engine, session_factory
 from tests import database
 from tests.harness import BotHarness, test_settings
 
@@ -43,6 +44,16 @@ async def database_url(_database_template: str | Path, tmp_path: Path) -> str:
         return database.copy_sqlite(_database_template, tmp_path / "asa.db")
     await database.truncate_all(_database_template)
     return _database_template
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """Use cases' entry to this test's database, on an engine of its own (disposed after)."""
+    engine = create_engine(database_url)
+    try:
+        yield Database(session_factory(engine))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ refuse someone the rules let in.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +26,7 @@ from bot.services.checkins import AlreadyCheckedIn, WrongCode, WrongCodeLimiter
 from bot.services.errors import DomainError
 from bot.services.events import OVERRIDE_CLOSED, OVERRIDE_OPEN
 from bot.usecases import checkin as checking
-from storage.database import Database, before_commit, create_engine, session_factory
+from storage.database import Database, before_commit
 from storage.models import CheckIn, EventStatus
 from tests.factories import make_event, make_person
 
@@ -35,15 +34,6 @@ NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 EDGE = timedelta(microseconds=1)
 # (the event's code, when it is typed, whether check_window lets it through, the event's start)
 Attempt = tuple[str, datetime, bool, datetime]
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    try:
-        yield Database(session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 async def edges_of_every_rule(db: Database) -> list[Attempt]:

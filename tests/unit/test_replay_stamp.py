@@ -4,25 +4,14 @@ would be taken for done, and never processed)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.usecases.scope import resolve_actor, save_flow
-from storage.database import Database, before_commit, create_engine, session_factory
+from storage.database import Database, before_commit
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    try:
-        yield Database(session_factory(engine))
-    finally:
-        await engine.dispose()
 
 
 async def test_only_transactions_with_effects_carry_the_stamp(db: Database) -> None:
