@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services import live
 from bot.services.access import Role
 from bot.services.checkins import WrongCodeLimiter
 from bot.usecases import checkin as checking
@@ -239,6 +240,26 @@ async def test_a_typed_code_check_in_is_one_statement_with_no_transaction_around
     else:
         # The INSERT finds the event itself and runs as its own transaction: no BEGIN.
         assert seen == ["INSERT INTO CHECKIN"]
+
+
+async def test_a_lone_check_in_tells_the_live_screens_once(db: Database) -> None:
+    """Committed on its own, the check-in has no after-commit hook to tell the screens: on
+    SQLite this process is told at once; on PostgreSQL the checkin table's trigger tells every
+    process (test_live_trigger), so nothing is delivered here twice."""
+    async with db.sessions() as session:
+        await make_person(session, telegram_id=TELEGRAM_ID)
+        found = await make_event(session, now=NOW)
+        code, event_id = found.code, found.id
+    actor = await resolve(db)
+    heard: list[int] = []
+    stop = live.subscribe(heard.append)
+    try:
+        await checking.with_code(
+            db, actor=actor, code_text=code, now=NOW, limiter=WrongCodeLimiter()
+        )
+    finally:
+        stop()
+    assert heard == ([] if db.engine.dialect.name == "postgresql" else [event_id])
 
 
 async def test_a_stamped_check_in_is_one_transaction_with_its_stamp(
