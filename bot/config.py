@@ -93,7 +93,9 @@ class DatabaseSettings(_Section):
 
     url: str = DEFAULT_DATABASE_URL
     echo: bool = False
-    pool_size: int = Field(default=10, ge=1, le=100)
+    # At least 2: the pool has no overflow, and the leader (bot/leader.py) keeps one of its
+    # connections for its advisory lock, so a pool of 1 would leave no connection for work.
+    pool_size: int = Field(default=10, ge=2, le=100)
     # How long one action is retried while the database is unreachable before the person is
     # told it was not recorded.
     retry_seconds: float = Field(default=45.0, ge=0, le=600)

@@ -67,6 +67,11 @@ def test_asa_config_names_the_file(tmp_path: Path) -> None:
         ),
         (f'[telegram]\ntoken = "{GOOD_TOKEN}"\n[telegram]\n', {}, "not valid TOML"),
         (f'[telegram]\ntoken = "{GOOD_TOKEN}"\nrate_limit = 0\n', {}, "[telegram] rate_limit"),
+        (
+            f'[telegram]\ntoken = "{GOOD_TOKEN}"\n[database]\npool_size = 1\n',
+            {},
+            "[database] pool_size",
+        ),
     ],
 )
 def test_mistakes_are_one_sentence(
