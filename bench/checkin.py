@@ -110,8 +110,8 @@ class Contender:
 
     @property
     def is_asa(self) -> bool:
-        """asa itself, not a reference bot."""
-        return self.key.startswith("asa")
+        """asa, from this checkout or the baseline's, not a reference bot."""
+        return self.key.startswith("asa") or self.key == BASELINE
 
 
 CHECKINS = str(CheckIn.__tablename__)
@@ -370,7 +370,7 @@ async def _finish(lane: _Lane) -> None:
 def _builder(contender: Contender, url: str | None, workdir: Path, database: str) -> Build:
     """How to start this contender's bot for a given fake server."""
     name = f"{contender.key}-{database}"
-    if contender.is_asa or contender.key == BASELINE:
+    if contender.is_asa:
         return asa_builder(
             workdir, name, url or "", checkout=contender.checkout, rate_limit=contender.rate_limit
         )
@@ -389,7 +389,7 @@ async def measure(
         for contender in bots:
             url: str | None = None
             text = expected = "/checkin AAAAAA"  # the reference bots echo it
-            if contender.is_asa or contender.key == BASELINE:
+            if contender.is_asa:
                 url = await stack.enter_async_context(scratch_database(database))
                 text, expected = (
                     f"/checkin {await seed(url, people=size.total, now=now)}",
