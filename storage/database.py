@@ -31,10 +31,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import sqlite_hops
+from storage.driver import DriverStatements, StatementCache, Statements
 
 _log = logging.getLogger(__name__)
 
@@ -50,15 +51,12 @@ MAX_BACKOFF_SECONDS = 2.0
 # Opt-in fault injection for tests and benchmarks: this many milliseconds are added (without
 # blocking the event loop) before every statement and commit.
 LATENCY_ENV = "ASA_DB_LATENCY_MS"
-# The connection option of `Database.read`, whose statements run outside any transaction: on
-# PostgreSQL the driver's autocommit (asyncpg then sends no BEGIN or COMMIT); on SQLite our own
-# flag, since changing pysqlite's isolation level would cost thread hops and undo the
-# isolation_level=None that _sqlite_pragmas sets.
+# The connection option of `Database.read` and `write_alone` on SQLite, whose statements run
+# outside any transaction: our own flag, since changing pysqlite's isolation level would cost
+# thread hops and undo the isolation_level=None that _sqlite_pragmas sets. (On PostgreSQL they
+# run on asyncpg's own connection, which begins no transaction: storage/driver.py.)
 UNBEGUN_OPTION = "asa_unbegun"
-UNBEGUN: dict[str, dict[str, Any]] = {
-    "postgresql": {"isolation_level": "AUTOCOMMIT", UNBEGUN_OPTION: True},
-    "sqlite": {UNBEGUN_OPTION: True},
-}
+UNBEGUN: dict[str, Any] = {UNBEGUN_OPTION: True}
 
 # SQLSTATE classes and codes that mean "try again": connection trouble, the server shutting
 # down or starting, too many connections, serialization failures and deadlocks.
@@ -206,12 +204,17 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql(sqlite_hops.BEGIN_IMMEDIATE)  # crosses with the first statement
 
 
+def injected_latency_seconds() -> float:
+    """ASA_DB_LATENCY_MS in seconds (0 when unset)."""
+    return max(0.0, float(os.environ.get(LATENCY_ENV) or 0) / 1000)
+
+
 def _inject_latency(engine: AsyncEngine) -> None:
-    """With ASA_DB_LATENCY_MS set, every statement and commit waits that long first."""
-    milliseconds = float(os.environ.get(LATENCY_ENV) or 0)
-    if milliseconds <= 0:
+    """With ASA_DB_LATENCY_MS set, every statement and commit waits that long first (the
+    statements sent past SQLAlchemy wait in `DriverStatements`)."""
+    seconds = injected_latency_seconds()
+    if seconds <= 0:
         return
-    seconds = milliseconds / 1000
 
     def pause(*_args: Any, **_kwargs: Any) -> None:
         # Called inside SQLAlchemy's greenlet: await_only suspends this statement without
@@ -372,6 +375,15 @@ async def core_connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection()
 
 
+def _breaks_connection(error: BaseException, driver: Any) -> bool:
+    """Whether a connection that raised `error` must not be used again: it is closed, the
+    failure is the connection's or the server's (transient), or the statement was interrupted
+    half-way (a cancelled task), leaving the protocol in an unknown state."""
+    if isinstance(error, asyncio.CancelledError):
+        return True
+    return bool(driver.is_closed()) or is_transient(error)
+
+
 def describe(error: BaseException) -> str:
     """An error's class and, where there is one, PostgreSQL's SQLSTATE (53300: too many
     connections, 57P01: server shut down...) or the OS error's name: what an operator needs,
@@ -398,6 +410,13 @@ class Database:
         self.engine: AsyncEngine = sessions.kw["bind"]
         self.retry_seconds = retry_seconds
         self._sleep = sleep
+        self._latency_seconds = injected_latency_seconds()
+        # PostgreSQL's reads and lone writes go straight to asyncpg (storage/driver.py).
+        self._driver_statements = (
+            StatementCache(self.engine.dialect)
+            if self.engine.dialect.name == "postgresql"
+            else None
+        )
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool = True) -> T:
         """`work(session)` in one transaction, committed when it returns.
@@ -410,16 +429,16 @@ class Database:
         """
         return await self._retrying(lambda: self._once(work, stamped=stamped))
 
-    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """`work(connection)` with no transaction around it: each statement is its own.
+    async def read(self, work: Callable[[Statements], Awaitable[T]]) -> T:
+        """`work(statements)` with no transaction around it: each statement is its own.
 
         For reads whose statements need not agree with each other (one statement, mostly),
         run so often that BEGIN and COMMIT are a large share of their cost: two round trips on
         PostgreSQL; on SQLite two thread hops, and the write lock every transaction here takes
-        (see _sqlite_begin). The work gets a connection, not an ORM session: Core statements
+        (see _sqlite_begin). The work gets `Statements`, not an ORM session: Core statements
         only, and no session to build, begin and close (measured: the sender read of every
-        update cost 0.4 ms less CPU on PostgreSQL). Never stamped (it records nothing);
-        retried as `run` is.
+        update cost 0.4 ms less CPU on PostgreSQL); on PostgreSQL they go straight to asyncpg
+        (`storage.driver`). Never stamped (it records nothing); retried as `run` is.
         """
         return await self._retrying(lambda: self._once_unbegun(work))
 
@@ -429,8 +448,8 @@ class Database:
         stamp, `before_commit`, must be written with the update's effects)."""
         return before_commit.get() is None
 
-    async def write_alone(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """`work(connection)` whose one write statement commits as it runs: no BEGIN or COMMIT
+    async def write_alone(self, work: Callable[[Statements], Awaitable[T]]) -> T:
+        """`work(statements)` whose one write statement commits as it runs: no BEGIN or COMMIT
         around it (PostgreSQL: autocommit, two round trips fewer than `run`; SQLite: pysqlite
         without its own transactions runs the statement as one, taking the write lock only for
         it, one crossing to its thread instead of three). Only where `writes_alone()` holds.
@@ -471,13 +490,37 @@ class Database:
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             attempt += 1
 
-    async def _once_unbegun(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """One attempt of a read outside any transaction."""
-        engine = self.engine
+    async def _once_unbegun(self, work: Callable[[Statements], Awaitable[T]]) -> T:
+        """One attempt of work outside any transaction."""
         with _counted_session():
-            async with engine.connect() as connection:
-                unbegun = await connection.execution_options(**UNBEGUN[engine.dialect.name])
+            if self._driver_statements is not None:
+                return await self._once_on_driver(work, self._driver_statements)
+            async with self.engine.connect() as connection:
+                unbegun = await connection.execution_options(**UNBEGUN)
                 return await work(unbegun)
+
+    async def _once_on_driver(
+        self, work: Callable[[Statements], Awaitable[T]], cache: StatementCache
+    ) -> T:
+        """One attempt on a pooled connection's asyncpg connection (PostgreSQL). A connection
+        that failed as a broken one does, or whose statement was interrupted, is thrown away
+        rather than handed to the next update."""
+        pooled = await self.engine.raw_connection()
+        try:
+            return await work(
+                DriverStatements(
+                    pooled.driver_connection,
+                    engine=self.engine,
+                    cache=cache,
+                    latency_seconds=self._latency_seconds,
+                )
+            )
+        except BaseException as error:
+            if _breaks_connection(error, pooled.driver_connection):
+                pooled.invalidate(error if isinstance(error, Exception) else None)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)  # back to the pool (or, invalidated, dropped)
 
     async def _once(self, work: Callable[[AsyncSession], Awaitable[T]], *, stamped: bool) -> T:
         """One attempt: open, work, commit, close; then the after-commit callbacks."""

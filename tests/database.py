@@ -11,6 +11,8 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -117,6 +119,18 @@ async def drop_pg_scratch(url: str) -> None:
     """Remove a scratch database."""
     name = url.rsplit("/", 1)[1]
     await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def migrated_pg_scratch() -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of the caller's own, whatever ASA_TEST_DB says (for what
+    only PostgreSQL has), dropped afterwards."""
+    url = await create_pg_scratch_database()
+    await migrate(url)
+    try:
+        yield url
+    finally:
+        await drop_pg_scratch(url)
 
 
 def drop_pg_database(url: str) -> None:

@@ -11,11 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import select
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.errors import NotAllowed
+from storage.driver import Statements
 from storage.models import CoordinatorZone, Person, Role, RoleGrant
 
 
@@ -103,9 +105,15 @@ async def access_for(
     )
 
 
+# A coordinator's zones, built once (it runs on the sender read of every coordinator's update).
+_ZONES = core_select(col(CoordinatorZone.zone)).where(
+    col(CoordinatorZone.person_id) == bindparam("person_id")
+)
+
+
 async def access_of(
     *,
-    connection: AsyncConnection,
+    connection: Statements,
     person_id: int | None,
     granted: Iterable[str],
     telegram_id: int | None,
@@ -118,8 +126,6 @@ async def access_of(
         roles.add(Role.ADMIN)
     zones: frozenset[int] = frozenset()
     if person_id is not None and Role.COORDINATOR in roles:
-        found = await connection.execute(
-            select(CoordinatorZone.zone).where(CoordinatorZone.person_id == person_id)
-        )
-        zones = frozenset(found.scalars().all())
+        found = await connection.execute(_ZONES, {"person_id": person_id})
+        zones = frozenset(row.zone for row in found.all())
     return Access(person_id=person_id, roles=frozenset(roles), coordinator_zones=zones)

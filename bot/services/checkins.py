@@ -19,7 +19,6 @@ from sqlalchemy import and_, bindparam, delete, func, literal_column, null, or_,
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +41,7 @@ from bot.services.validation import (
     normalise_phone,
 )
 from storage.database import core_connection
+from storage.driver import Statements
 from storage.models import (
     CheckIn,
     CheckInMethod,
@@ -445,7 +445,7 @@ _DELETE_CHECK_IN = delete(_CHECKIN_TABLE).where(_CHECKIN_TABLE.c.id == bindparam
 
 
 async def check_in_by_static_code(
-    connection: AsyncConnection, *, person_id: int, code: str, now: datetime
+    connection: Statements, *, person_id: int, code: str, now: datetime
 ) -> CheckInResult | None:
     """PostgreSQL's typed-code check-in in one statement; None when no event has this static
     code (it may be a rotating one). Nothing is written unless the window is open, so it may
@@ -476,7 +476,7 @@ async def check_in_by_static_code(
     )
 
 
-async def _take_back(connection: AsyncConnection, *, checkin_id: int) -> None:
+async def _take_back(connection: Statements, *, checkin_id: int) -> None:
     """The statement inserted what `check_window` refuses: its window condition and
     `check_window` disagree, a bug (a rule added to one and not the other). Delete the row so
     nobody is counted who was told no, and say so loudly."""
@@ -485,7 +485,7 @@ async def _take_back(connection: AsyncConnection, *, checkin_id: int) -> None:
 
 
 async def _already_checked_in(
-    connection: AsyncConnection, *, event: EventWindow, person_id: int
+    connection: Statements, *, event: EventWindow, person_id: int
 ) -> NoReturn:
     """Raise AlreadyCheckedIn with the time of the person's row (a conflict means it exists)."""
     parameters = {"event_id": event.id or 0, "person_id": person_id}
@@ -662,7 +662,7 @@ _SQLITE_CHECK_IN_ALONE = _sqlite_check_in_alone_statement()
 
 
 async def _sqlite_check_in_alone(
-    connection: AsyncConnection, *, person_id: int, code: str, now: datetime
+    connection: Statements, *, person_id: int, code: str, now: datetime
 ) -> CheckInResult | None:
     """SQLite's typed-code check-in in one statement when it surely succeeds; else None."""
     parameters = {"code": code, "person_id": person_id, "now": now, "method": CheckInMethod.CODE}
@@ -680,7 +680,7 @@ async def _sqlite_check_in_alone(
 
 
 async def check_in_alone_by_code(
-    connection: AsyncConnection,
+    connection: Statements,
     *,
     person_id: int,
     code_text: str,

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, and_, bindparam, cast, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
+from storage.driver import Statements
 from storage.models import ChatState, Person, RoleGrant
 
 
@@ -78,9 +78,9 @@ def _sender_statement() -> Select[*tuple[Any, ...]]:
 _SENDER = _sender_statement()
 
 
-async def load(connection: AsyncConnection, *, telegram_id: int) -> Sender:
+async def load(connection: Statements, *, telegram_id: int) -> Sender:
     """The sender behind `telegram_id`, in one statement (a row per granted role, at least
-    one: the sender's id outer-joined to everything else), on a plain connection: this runs
+    one: the sender's id outer-joined to everything else), on plain `Statements`: this runs
     for every update, and an ORM session around it cost as much as the statement."""
     found = await connection.execute(_SENDER, {"telegram_id": telegram_id})
     rows: list[Any] = list(found.all())

@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import normalise_language
@@ -15,6 +14,7 @@ from bot.services import chat_state, people, senders
 from bot.services.access import Access, access_of
 from bot.usecases import transaction, unstamped_transaction
 from storage.database import Database, before_commit
+from storage.driver import Statements
 from storage.models import ChatState
 
 
@@ -38,7 +38,7 @@ async def resolve_actor(
     `facts["applied"]`. Nothing here is stamped as the update's effect.
     """
 
-    async def read(connection: AsyncConnection) -> tuple[senders.Sender, Access]:
+    async def read(connection: Statements) -> tuple[senders.Sender, Access]:
         sender = await senders.load(connection, telegram_id=telegram_id)
         access = await access_of(
             connection=connection,

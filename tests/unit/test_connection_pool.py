@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.database import Database
+from storage.driver import Statements
 
 BURSTS = 5
 BURST = 40  # several times the pool (10 on PostgreSQL, 1 on SQLite)
@@ -28,8 +28,8 @@ async def test_bursts_of_statements_open_no_connection_beyond_the_pool(db: Datab
 
     event.listen(db.engine.sync_engine, "connect", count)
 
-    async def read(connection: AsyncConnection) -> int:
-        return int((await connection.execute(text("SELECT 1"))).scalar_one())
+    async def read(connection: Statements) -> int:
+        return int((await connection.execute(text("SELECT 1"), {})).scalar())
 
     async def write(session: AsyncSession) -> int:
         return int((await session.exec(text("SELECT 2"))).scalar_one())  # type: ignore[call-overload]

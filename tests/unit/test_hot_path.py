@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +31,7 @@ from bot.services.access import Role
 from bot.services.checkins import WrongCodeLimiter
 from bot.usecases import checkin as checking
 from bot.usecases.scope import resolve_actor, save_flow
+from storage import driver
 from storage.database import (
     Database,
     NestedSession,
@@ -39,6 +40,7 @@ from storage.database import (
     session_factory,
     session_is_open,
 )
+from storage.driver import Statements
 from storage.models import ChatState, CheckIn, CoordinatorZone, Person
 from tests.factories import grant, make_event, make_person
 
@@ -60,19 +62,44 @@ def db(engine: AsyncEngine) -> Database:
     return Database(session_factory(engine))
 
 
+def _words(statement: str) -> str:
+    return " ".join(statement.split()[:3]).upper()
+
+
 @contextmanager
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every statement the engine sends while the block runs (SQL keywords, upper-cased)."""
+    """Every statement the engine sends while the block runs (SQL keywords, upper-cased),
+    through SQLAlchemy or straight to asyncpg."""
     seen: list[str] = []
 
+    def sent(statement: str) -> None:
+        seen.append(_words(statement))
+
     def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()[:3]).upper())
+        sent(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", note)
+    driver.listen(engine, sent)
     try:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", note)
+        driver.remove(engine, sent)
+
+
+@contextmanager
+def past_sqlalchemy(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements sent straight to asyncpg while the block runs (storage/driver.py)."""
+    seen: list[str] = []
+
+    def note(statement: str) -> None:
+        seen.append(_words(statement))
+
+    driver.listen(engine, note)
+    try:
+        yield seen
+    finally:
+        driver.remove(engine, note)
 
 
 async def resolve(db: Database, telegram_id: int = TELEGRAM_ID) -> Any:
@@ -142,11 +169,11 @@ async def test_a_read_holds_no_transaction(db: Database, database_url: str) -> N
     ids; on SQLite another writer can take the write lock while the read is open (every
     transaction here begins IMMEDIATE, so one would hold it)."""
 
-    async def inside(connection: AsyncConnection) -> bool:
-        await connection.execute(select(Person.id))  # the read's connection has run a statement
+    async def inside(connection: Statements) -> bool:
+        await connection.execute(select(Person.id), {})  # the read's connection has run a statement
         if connection.dialect.name == "postgresql":
             query = text("SELECT txid_current()")
-            first, second = [(await connection.execute(query)).scalar_one() for _ in range(2)]
+            first, second = [(await connection.execute(query, {})).scalar() for _ in range(2)]
             return bool(first != second)
         other = sqlite3.connect(database_url.split("///", 1)[1], timeout=0.2)
         try:
@@ -242,6 +269,20 @@ async def test_a_typed_code_check_in_is_one_statement_with_no_transaction_around
         assert seen == ["INSERT INTO CHECKIN"]
 
 
+async def test_on_postgresql_the_sender_and_the_check_in_go_straight_to_asyncpg(
+    db: Database, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy's execution of each (a connection, an execution context, a result) cost more
+    CPU than the statement itself (storage/driver.py); the ORM's writes around them (making the
+    person and the event here) still go through it. On SQLite everything does."""
+    with past_sqlalchemy(engine) as straight:
+        await typed_code_check_in(db, engine, monkeypatch)
+    if engine.dialect.name == "postgresql":
+        assert straight == ["SELECT PERSON.ID, PERSON.FULL_NAME,", "WITH FOUND AS"]
+    else:
+        assert straight == []
+
+
 async def test_a_lone_check_in_tells_the_live_screens_once(db: Database) -> None:
     """Committed on its own, the check-in has no after-commit hook to tell the screens: on
     SQLite this process is told at once; on PostgreSQL the checkin table's trigger tells every
@@ -291,7 +332,7 @@ async def test_a_read_counts_as_the_tasks_session(db: Database) -> None:
     one opened inside it is refused (it would wait for itself on SQLite), and once the read
     returns, none is open (a Telegram call may follow)."""
 
-    async def inside(connection: AsyncConnection) -> bool:
+    async def inside(connection: Statements) -> bool:
         assert session_is_open()
         with pytest.raises(NestedSession):
             async with db.sessions():

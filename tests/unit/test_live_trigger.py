@@ -31,12 +31,8 @@ INSERT = (
 @pytest.fixture
 async def dsn() -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test's own, as asyncpg's DSN."""
-    url = await database.create_pg_scratch_database()
-    await database.migrate(url)
-    try:
+    async with database.migrated_pg_scratch() as url:
         yield url.replace("postgresql+asyncpg", "postgresql")
-    finally:
-        await database.drop_pg_scratch(url)
 
 
 async def _people_and_events(dsn: str, *, people: int, events: int) -> tuple[list[int], list[int]]:

@@ -97,7 +97,7 @@ async def test_nothing_to_roll_back_does_not_cross(
     assert seen == ["run", "commit"]  # BEGIN IMMEDIATE with the INSERT, then COMMIT
     with crossings(monkeypatch) as seen:
         async with engine.connect() as connection:
-            unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+            unbegun = await connection.execution_options(**UNBEGUN)
             await unbegun.execute(text("SELECT v FROM t"))
     assert seen == ["run"]
 
@@ -165,7 +165,7 @@ async def test_a_transaction_that_ran_nothing_crosses_nothing_and_leaves_nothing
     assert seen == []
     # The BEGIN that never went is not sent with the next, unbegun, statement either.
     async with engine.connect() as connection:
-        unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+        unbegun = await connection.execution_options(**UNBEGUN)
         await unbegun.execute(text("SELECT v FROM t"))
         assert _other_writer_can_begin(tmp_path / "hops.db")
 
@@ -180,7 +180,7 @@ async def test_a_begin_that_cannot_take_the_lock_fails_its_first_statement_clean
     holder.execute("BEGIN IMMEDIATE")
     try:
         async with engine.connect() as connection:
-            unbegun = await connection.execution_options(**UNBEGUN["sqlite"])
+            unbegun = await connection.execution_options(**UNBEGUN)
             await unbegun.execute(text("PRAGMA busy_timeout = 50"))
             await connection.rollback()  # SQLAlchemy's autobegun (and unbegun) transaction
             with pytest.raises(exc.OperationalError, match="locked"):

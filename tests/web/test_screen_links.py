@@ -61,12 +61,8 @@ async def test_screen_links_for_organisers_and_coordinators_of_their_zones_only(
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A PostgreSQL database of this test's own (whatever ASA_TEST_DB says): NOTIFY needs it."""
-    url = await database.create_pg_scratch_database()
-    await database.migrate(url)
-    try:
+    async with database.migrated_pg_scratch() as url:
         yield url
-    finally:
-        await database.drop_pg_scratch(url)
 
 
 async def test_a_check_in_committed_by_another_process_reaches_the_screen(
