@@ -2,17 +2,17 @@
 
 Every update reads its sender, and a typed-code check-in is one statement more. Through
 SQLAlchemy's execution of each (a Connection, an execution context, a cursor result, a greenlet
-crossing per statement) the two cost 1.0 ms of CPU; the same compiled statements sent straight
-to asyncpg on a pooled connection, 0.4 ms (measured in process, 3 rounds of 1,500 at 32 at
-once). `Database.read` and `Database.write_alone` therefore hand their work, on PostgreSQL, a
-`DriverStatements` instead of an `AsyncConnection`. Both satisfy `Statements`, so the work is
-written once, with Core statements, and runs unchanged on SQLite or inside a transaction.
+crossing per statement) the two cost 1.00 ms of CPU; sent here, 0.48 ms (in process, the
+median of 3 rounds of 1,500 check-ins 32 at a time; README, Performance). `Database.read` and
+`Database.write_alone` therefore hand their work, on PostgreSQL, a `DriverStatements` instead
+of an `AsyncConnection`. Both satisfy `Statements`, so the work is written once, with Core
+statements, and runs unchanged on SQLite or inside a transaction.
 
 What is kept from SQLAlchemy: the SQL (each statement is compiled once, by the engine's
 dialect), the types' own conversions of parameters and results (an aware UTC datetime in and
 out, JSON decoded), the pool (connections are the pool's, counted in its size) and rows read
 by attribute. What it would otherwise give and is given here instead: statement listeners
-(`listen`), ASA_DB_LATENCY_MS's delay (the caller's `latency`), `[database] echo`'s log, and a
+(`listen`), ASA_DB_LATENCY_MS's delay (`latency_seconds`), `[database] echo`'s log, and a
 broken connection thrown away rather than returned to the pool (`Database`).
 """
 

@@ -79,12 +79,7 @@ async def _both(db: Database, statement: Any, parameters: Any) -> tuple[list[Any
 def _typed(rows: list[Any]) -> list[list[tuple[str, Any, type]]]:
     """Each row as (name, value, type) triples: equal values of other types would hide a
     conversion that was skipped (a naive datetime, a JSON text, a Decimal for a float)."""
-    return [
-        [(name, value, type(value)) for name, value in row._asdict().items()]
-        if hasattr(row, "_asdict")
-        else [(name, value, type(value)) for name, value in row._mapping.items()]
-        for row in rows
-    ]
+    return [[(name, value, type(value)) for name, value in row._asdict().items()] for row in rows]
 
 
 async def test_the_sender_reads_as_sqlalchemy_reads_it(db: Database) -> None:
