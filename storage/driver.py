@@ -196,20 +196,19 @@ class StatementCache:
         self._compiled: dict[int, CompiledStatement] = {}
 
     async def get(self, statement: Executable, driver: Any) -> CompiledStatement:
-        """The compiled statement, compiled now if this is its first use."""
+        """The compiled statement, compiled now if this is its first use. An entry keeps its
+        statement alive, so no other statement can have that id while the entry is here."""
         found = self._compiled.get(id(statement))
-        if found is not None and found.statement is statement and found.converts is not None:
+        if found is not None:
             return found
-        if found is None or found.statement is not statement:
-            found = compile_for_driver(statement, self.dialect)
-        if found.converts is None:
-            prepared = await driver.prepare(found.sql)
-            oids = [attribute.type.oid for attribute in prepared.get_attributes()]
-            found = found.learned(oids, self.dialect)
-        if id(statement) not in self._compiled and len(self._compiled) >= CACHE_LIMIT:
+        compiled = compile_for_driver(statement, self.dialect)
+        prepared = await driver.prepare(compiled.sql)
+        oids = [attribute.type.oid for attribute in prepared.get_attributes()]
+        learned = compiled.learned(oids, self.dialect)
+        if len(self._compiled) >= CACHE_LIMIT:
             self._compiled.clear()
-        self._compiled[id(statement)] = found
-        return found
+        self._compiled[id(statement)] = learned
+        return learned
 
 
 @dataclass(frozen=True)

@@ -36,24 +36,10 @@ TELEGRAM_ID = 812_345_678
 
 
 @pytest.fixture
-async def url() -> AsyncIterator[str]:
-    """A migrated PostgreSQL database of this test's own."""
+async def database_url() -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of this test's own (conftest's `db` runs on it)."""
     async with database.migrated_pg_scratch() as scratch:
         yield scratch
-
-
-@pytest.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(url, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def db(engine: AsyncEngine) -> Database:
-    return Database(session_factory(engine), retry_seconds=5)
 
 
 async def _through_sqlalchemy(engine: AsyncEngine, statement: Any, parameters: Any) -> list[Any]:
@@ -138,8 +124,9 @@ async def test_parameters_are_converted_as_sqlalchemy_converts_them(db: Database
 
 
 async def test_a_missing_parameter_is_named_and_nothing_is_sent(
-    db: Database, engine: AsyncEngine
+    db: Database,
 ) -> None:
+    engine = db.engine
     sent: list[str] = []
     driver.listen(engine, sent.append)
     try:
@@ -180,8 +167,9 @@ async def test_a_statement_built_per_call_is_compiled_for_itself() -> None:
 
 
 async def test_a_connection_killed_under_a_statement_is_thrown_away_and_the_read_retried(
-    db: Database, engine: AsyncEngine
+    db: Database,
 ) -> None:
+    engine = db.engine
     opened = 0
 
     def count(*_args: object) -> None:
@@ -257,12 +245,12 @@ async def test_a_lone_write_that_conflicts_is_not_retried_or_thrown_away(db: Dat
 
 
 async def test_injected_latency_delays_these_statements_too(
-    url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ASA_DB_LATENCY_MS (the fault tests' slow database) applies here as it does to
     SQLAlchemy's statements: a read of one statement takes at least that long."""
     monkeypatch.setenv(LATENCY_ENV, "300")
-    engine = create_engine(url)
+    engine = create_engine(database_url)
     try:
         slow = Database(session_factory(engine))
         await slow.read(_pid)  # the first use learns the statement's types
@@ -274,11 +262,11 @@ async def test_injected_latency_delays_these_statements_too(
 
 
 async def test_echo_logs_these_statements_without_their_parameters(
-    url: str, caplog: pytest.LogCaptureFixture
+    database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`[database] echo` shows every statement, these included; a parameter (a Telegram id
     here, a name or phone elsewhere) never reaches the log."""
-    engine = create_engine(url, echo=True)
+    engine = create_engine(database_url, echo=True)
     try:
         echoing = Database(session_factory(engine))
         with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"):
